@@ -1,0 +1,96 @@
+"""Manifold files: safetensors tensors plus JSON metadata in the safetensors header.
+
+Loading parses only the safetensors header and raw tensor bytes: it never executes code. A file
+that is corrupt, truncated, foreign (no metaforge header) or of an unknown format version is a
+:class:`CheckpointError` that says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from metaforge import __version__
+from metaforge.data import Normalization
+from metaforge.errors import CheckpointError
+from metaforge.inr import INRConfig, WeightINR
+from metaforge.io import atomic_write
+from metaforge.manifold import Manifold, ManifoldInfo
+from metaforge.space import ArchSpace
+
+FORMAT = "metaforge-manifold"
+FORMAT_VERSION = 1
+_CALIBRATION = "calibration.images"
+
+
+def save_manifold(manifold: Manifold, path: str | Path) -> Path:
+    """Write ``manifold`` to ``path`` atomically."""
+    tensors = {f"inr.{k}": v.detach().cpu().contiguous() for k, v in manifold.inr.state_dict().items()}
+    if manifold.calibration is not None:
+        tensors[_CALIBRATION] = manifold.calibration.detach().cpu().to(torch.float16).contiguous()
+    info = dataclasses.asdict(manifold.info)
+    info["normalization"] = manifold.info.normalization.to_dict()
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "metaforge_version": __version__,
+        "space": json.dumps(manifold.space.to_dict()),
+        "inr": json.dumps(manifold.inr.describe()),
+        "info": json.dumps(info),
+    }
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def read_header(path: str | Path) -> dict[str, str]:
+    """The metadata of a manifold file, validated (format and version)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"manifold file not found: {path}; train one with `metaforge train --out {path}`")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable manifold (corrupt or truncated safetensors file: {e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a metaforge manifold (no '{FORMAT}' header)")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has manifold format version {meta.get('format_version')!r}; this metaforge "
+            f"({__version__}) reads version {FORMAT_VERSION}: upgrade metaforge or retrain"
+        )
+    return meta
+
+
+def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manifold:
+    """Load a manifold written by :func:`save_manifold` (no code is executed)."""
+    path = Path(path)
+    meta = read_header(path)
+    try:
+        space = ArchSpace.from_dict(json.loads(meta["space"]))
+        inr_desc = json.loads(meta["inr"])
+        bn = bool(inr_desc.pop("bn"))
+        info_d = json.loads(meta["info"])
+        info_d["normalization"] = Normalization.from_dict(info_d["normalization"])
+        info_d["classes"] = tuple(info_d["classes"])
+        info_d["seen_widths"] = tuple(tuple(w) for w in info_d["seen_widths"])
+        info_d["seen_depths"] = tuple(tuple(d) for d in info_d["seen_depths"])
+        info = ManifoldInfo(**info_d)
+        inr = WeightINR(space, INRConfig(**inr_desc), bn)
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        state = {k.removeprefix("inr."): v for k, v in tensors.items() if k.startswith("inr.")}
+        inr.load_state_dict(state)
+        calibration = tensors.get(_CALIBRATION)
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, SafetensorError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is a damaged manifold ({msg}); retrain or restore it from a copy") from None
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{path} holds non-finite values in '{k}'; the training diverged: retrain it")
+    inr.eval().to(device)
+    return Manifold(inr, info, None if calibration is None else calibration.float().to(device))

@@ -1,0 +1,39 @@
+"""Accuracy of a network on a split, and BatchNorm statistics recalibration."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from metaforge.data import Normalization, Split, batches
+
+
+@torch.no_grad()
+def predict(model: nn.Module, split: Split, norm: Normalization, batch_size: int = 512, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Logits of ``model`` for every sample of ``split`` (in order), on the CPU."""
+    model.eval()
+    outs = [model(x).float().cpu() for x, _ in batches(split, norm, batch_size, device=device)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def accuracy(model: nn.Module, split: Split, norm: Normalization, batch_size: int = 512, device: str | torch.device = "cpu") -> float:
+    """Top-1 accuracy in [0, 1]."""
+    logits = predict(model, split, norm, batch_size, device)
+    return float((logits.argmax(1) == split.labels).float().mean())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on ``images`` (already normalised).
+
+    Uses the exact average over the data (momentum=None), not an exponential one, so the result
+    does not depend on batch order.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    for i in range(0, images.shape[0], batch_size):
+        model(images[i : i + batch_size])
+    return model.eval()

@@ -1,0 +1,79 @@
+"""Where every weight of a ResNet config sits: its layers and the channel axes they share.
+
+A *channel group* is one axis of channels that several tensors touch together: the residual
+stream of a stage (written by the stem or every block, read by the next convs and the classifier)
+or the inner channels of one block. Permutation smoothing reorders a group as a whole, and the
+INR gives every group one learnable code grid, so tensors that share an axis agree on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from metaforge.nets import needs_projection, stage_stride
+from metaforge.space import ArchConfig
+
+IMAGE = "image"
+LOGITS = "logits"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One generated layer: a conv unit (``kernel`` 3 or 1) or the classifier (``kernel`` 0)."""
+
+    path: str  # module path: "stem", "stages.1.0.conv1", "fc"
+    kind: str  # "stem" | "conv1" | "conv2" | "shortcut" | "fc"
+    stage: int
+    out_group: str
+    in_group: str
+    kernel: int
+
+    @property
+    def weight_name(self) -> str:
+        return "fc.weight" if self.kind == "fc" else f"{self.path}.conv.weight"
+
+    def vector_names(self, bn: bool) -> tuple[str, ...]:
+        """Per-output-channel tensors: a bias, or BatchNorm's scale and shift."""
+        if self.kind == "fc":
+            return ("fc.bias",)
+        return (f"{self.path}.bn.weight", f"{self.path}.bn.bias") if bn else (f"{self.path}.conv.bias",)
+
+
+def stream(stage: int) -> str:
+    return f"stream{stage}"
+
+
+def inner(stage: int, block: int) -> str:
+    return f"inner{stage}.{block}"
+
+
+def layers(config: ArchConfig, in_channels: int) -> list[Layer]:
+    """Every conv and linear layer of ``config`` in forward order."""
+    out = [Layer("stem", "stem", 0, stream(0), IMAGE, 3)]
+    cin, cin_group = config.widths[0], stream(0)
+    for s, (width, depth) in enumerate(zip(config.widths, config.depths)):
+        for j in range(depth):
+            p = f"stages.{s}.{j}"
+            stride = stage_stride(s) if j == 0 else 1
+            out.append(Layer(f"{p}.conv1", "conv1", s, inner(s, j), cin_group, 3))
+            out.append(Layer(f"{p}.conv2", "conv2", s, stream(s), inner(s, j), 3))
+            if needs_projection(cin, width, stride):
+                out.append(Layer(f"{p}.shortcut", "shortcut", s, stream(s), cin_group, 1))
+            cin, cin_group = width, stream(s)
+    out.append(Layer("fc", "fc", len(config.widths) - 1, LOGITS, cin_group, 0))
+    return out
+
+
+def group_width(group: str, config: ArchConfig, in_channels: int, num_classes: int) -> int:
+    """Number of channels of a group in ``config``."""
+    if group == IMAGE:
+        return in_channels
+    if group == LOGITS:
+        return num_classes
+    stage = int(group.removeprefix("stream").removeprefix("inner").split(".")[0])
+    return config.widths[stage]
+
+
+def is_fixed(group: str) -> bool:
+    """Input image channels and output logits never change width and are never permuted."""
+    return group in (IMAGE, LOGITS)

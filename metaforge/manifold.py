@@ -1,0 +1,108 @@
+"""A trained manifold: the INR plus what a user needs to turn it into plain networks."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from metaforge.data import Normalization
+from metaforge.evaluate import recalibrate_batchnorm
+from metaforge.fold import fold_batchnorm
+from metaforge.inr import WeightINR
+from metaforge.nets import ResNet
+from metaforge.space import ArchConfig, ArchSpace
+
+DEFAULT_SAMPLES = 1
+
+
+@dataclass
+class ManifoldInfo:
+    """Metadata that travels with a manifold (stored as JSON in the checkpoint)."""
+
+    dataset: str
+    classes: tuple[str, ...]
+    normalization: Normalization
+    bn_mode: str  # "fold" (BN folded into the generated convs) or "recalibrate" (per-size BN statistics)
+    seen_widths: tuple[tuple[int, ...], ...]  # per stage, the widths sampled in training
+    seen_depths: tuple[tuple[int, ...], ...]
+    samples: int = DEFAULT_SAMPLES  # K: noisy coordinate samples averaged per materialisation
+    train_config: dict = field(default_factory=dict)
+    accuracy: list[dict] = field(default_factory=list)  # rows: config, params, mflops, top1, seen
+    base_accuracy: float | None = None
+
+
+def as_config(config: ArchConfig | str) -> ArchConfig:
+    return config if isinstance(config, ArchConfig) else ArchConfig.parse(config)
+
+
+class Manifold:
+    """One checkpoint, any width and depth: ``materialize(config)`` returns a plain network."""
+
+    def __init__(self, inr: WeightINR, info: ManifoldInfo, calibration: torch.Tensor | None = None) -> None:
+        self.inr = inr
+        self.info = info
+        self.calibration = calibration  # normalised images for "recalibrate" BN statistics
+        self._nets: OrderedDict[ArchConfig, nn.Module] = OrderedDict()
+
+    @property
+    def space(self) -> ArchSpace:
+        return self.inr.space
+
+    @property
+    def device(self) -> torch.device:
+        return self.inr.freqs.device
+
+    def is_seen(self, config: ArchConfig) -> bool:
+        """True if every stage's width and depth were sampled in training."""
+        return all(
+            w in ws and d in ds
+            for w, d, ws, ds in zip(config.widths, config.depths, self.info.seen_widths, self.info.seen_depths)
+        )
+
+    def training_net(self, config: ArchConfig) -> nn.Module:
+        """A weightless module for ``functional_call`` with generated tensors (cached per config)."""
+        net = self._nets.get(config)
+        if net is None:
+            norm = "batch-stateless" if self.inr.bn else "none"
+            net = ResNet(config, self.space.in_channels, self.space.num_classes, norm).to(self.device)
+            self._nets[config] = net
+            if len(self._nets) > 64:
+                self._nets.popitem(last=False)
+        return net
+
+    def generate(self, config: ArchConfig, samples: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Tensors of ``config`` averaged over K noisy coordinate samples (K=1: cell centres)."""
+        k = samples or self.info.samples
+        if k <= 1:
+            return self.inr.generate(config)
+        gen = torch.Generator().manual_seed(seed)
+        total: dict[str, torch.Tensor] = {}
+        for _ in range(k):
+            for name, t in self.inr.generate(config, gen).items():
+                total[name] = total[name] + t if name in total else t
+        return {name: t / k for name, t in total.items()}
+
+    @torch.no_grad()
+    def materialize(self, config: ArchConfig | str, samples: int | None = None) -> ResNet:
+        """A plain ``nn.Module`` (conv + bias, no BatchNorm) of the given size, in eval mode."""
+        config = self.space.check(as_config(config))
+        was_training = self.inr.training
+        self.inr.eval()
+        try:
+            params = self.generate(config, samples)
+        finally:
+            self.inr.train(was_training)
+        sp = self.space
+        if not self.inr.bn:
+            net = ResNet(config, sp.in_channels, sp.num_classes, "none").to(self.device)
+            net.load_state_dict(params)
+            return net.eval()
+        net = ResNet(config, sp.in_channels, sp.num_classes, "batch").to(self.device)
+        net.load_state_dict(params, strict=False)
+        if self.calibration is None:
+            raise RuntimeError("this manifold recalibrates BatchNorm but carries no calibration images")
+        recalibrate_batchnorm(net, self.calibration.to(self.device))
+        return fold_batchnorm(net)

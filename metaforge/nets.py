@@ -1,0 +1,99 @@
+"""The architecture family: a CIFAR-style ResNet (stem, stages of basic blocks, pool, linear).
+
+One module serves three roles, chosen by ``norm``:
+- ``"batch"``: conv + BatchNorm with running statistics (the base network, calibrated nets);
+- ``"batch-stateless"``: BatchNorm that always uses batch statistics (manifold training, where
+  every step has a different width and running statistics would mix sizes);
+- ``"none"``: conv with bias and no normalisation (materialised, exported networks).
+The network holds only the layers its config has: a narrow, shallow config is really small.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from metaforge.space import ArchConfig
+
+Norm = Literal["none", "batch", "batch-stateless"]
+
+
+class ConvUnit(nn.Module):
+    """A conv followed by optional BatchNorm; no activation (the caller decides)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, norm: Norm) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=norm == "none")
+        if norm != "none":
+            self.bn = nn.BatchNorm2d(cout, track_running_stats=norm == "batch")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return self.bn(x) if hasattr(self, "bn") else x
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs and a shortcut (a strided 1x1 conv where the shape changes)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, norm: Norm) -> None:
+        super().__init__()
+        self.conv1 = ConvUnit(cin, cout, 3, stride, norm)
+        self.conv2 = ConvUnit(cout, cout, 3, 1, norm)
+        self.shortcut = ConvUnit(cin, cout, 1, stride, norm) if needs_projection(cin, cout, stride) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(torch.relu(self.conv1(x)))
+        return torch.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+def needs_projection(cin: int, cout: int, stride: int) -> bool:
+    return stride != 1 or cin != cout
+
+
+def stage_stride(stage: int) -> int:
+    """The first stage keeps resolution; every later stage halves it."""
+    return 1 if stage == 0 else 2
+
+
+class ResNet(nn.Module):
+    """CIFAR-style ResNet built from an :class:`ArchConfig`."""
+
+    def __init__(self, config: ArchConfig, in_channels: int, num_classes: int, norm: Norm = "none") -> None:
+        super().__init__()
+        self.config = config
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.norm = norm
+        self.stem = ConvUnit(in_channels, config.widths[0], 3, 1, norm)
+        stages = []
+        cin = config.widths[0]
+        for s, (width, depth) in enumerate(zip(config.widths, config.depths)):
+            blocks = []
+            for j in range(depth):
+                blocks.append(BasicBlock(cin, width, stage_stride(s) if j == 0 else 1, norm))
+                cin = width
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem(x))
+        for stage in self.stages:
+            x = stage(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    def describe(self) -> dict:
+        """Enough to rebuild the module: used by saved models and checkpoints."""
+        return {
+            "family": "cifar-resnet",
+            "config": str(self.config),
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "norm": self.norm,
+        }
+
+    @classmethod
+    def from_description(cls, d: dict) -> "ResNet":
+        return cls(ArchConfig.parse(d["config"]), int(d["in_channels"]), int(d["num_classes"]), d.get("norm", "none"))

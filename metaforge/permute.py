@@ -1,0 +1,122 @@
+"""Channel-permutation smoothing: reorder channels so neighbours are alike, function unchanged.
+
+Every channel group (see :mod:`metaforge.layout`) is reordered as a whole: the slices of all
+tensors touching the group are concatenated into one [C, D] matrix, and the order is a short
+Hamiltonian path under L1 distance (nearest-neighbour start, then 2-opt). A smooth channel axis
+is what lets a narrower network sample a coarser grid of the same function.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from metaforge.layout import Layer, is_fixed, layers
+from metaforge.nets import ResNet
+
+
+def _out_tensors(layer: Layer, state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of tensors whose first axis is ``layer``'s output channel axis."""
+    prefix = "fc" if layer.kind == "fc" else layer.path
+    names = [layer.weight_name, *layer.vector_names(bn=False), *layer.vector_names(bn=True)]
+    names += [f"{prefix}.bn.running_mean", f"{prefix}.bn.running_var"]
+    return [n for n in dict.fromkeys(names) if n in state]
+
+
+def _group_members(model: ResNet) -> dict[str, list[tuple[Layer, str]]]:
+    members: dict[str, list[tuple[Layer, str]]] = {}
+    for layer in layers(model.config, model.in_channels):
+        members.setdefault(layer.out_group, []).append((layer, "out"))
+        members.setdefault(layer.in_group, []).append((layer, "in"))
+    return {g: m for g, m in members.items() if not is_fixed(g)}
+
+
+def _features(members: list[tuple[Layer, str]], state: dict[str, torch.Tensor]) -> np.ndarray:
+    cols = []
+    for layer, role in members:
+        if role == "out":
+            for name in _out_tensors(layer, state):
+                if "running" not in name:
+                    cols.append(state[name].reshape(state[name].shape[0], -1))
+        else:
+            w = state[layer.weight_name]
+            cols.append(w.transpose(0, 1).reshape(w.shape[1], -1))
+    return torch.cat(cols, dim=1).detach().double().cpu().numpy()
+
+
+def shortest_path_order(features: np.ndarray) -> np.ndarray:
+    """Order of rows along a short open path under L1 distance (greedy start, 2-opt polish)."""
+    n = features.shape[0]
+    if n <= 2:
+        return np.arange(n)
+    dist = np.abs(features[:, None, :] - features[None, :, :]).sum(-1)
+    start = int(dist.sum(1).argmax())  # an outlier makes a good end of an open path
+    path, left = [start], set(range(n)) - {start}
+    while left:
+        last = path[-1]
+        nxt = min(left, key=lambda j: dist[last, j])
+        path.append(nxt)
+        left.remove(nxt)
+    p = np.array(path)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(1, n - 1):
+            # reverse p[i:j+1]; edges (p[i-1], p[i]) and (p[j], p[j+1]) change
+            j = np.arange(i + 1, n)
+            before = dist[p[i - 1], p[i]] + np.where(j + 1 < n, dist[p[j], p[np.minimum(j + 1, n - 1)]], 0.0)
+            after = dist[p[i - 1], p[j]] + np.where(j + 1 < n, dist[p[i], p[np.minimum(j + 1, n - 1)]], 0.0)
+            gain = before - after
+            k = int(gain.argmax())
+            if gain[k] > 1e-12:
+                p[i : j[k] + 1] = p[i : j[k] + 1][::-1].copy()
+                improved = True
+        # also allow reversing a prefix (the start of an open path is free)
+        j = np.arange(1, n - 1)
+        gain = dist[p[j], p[j + 1]] - dist[p[0], p[j + 1]]
+        k = int(gain.argmax())
+        if gain[k] > 1e-12:
+            p[: j[k] + 1] = p[: j[k] + 1][::-1].copy()
+            improved = True
+    return p
+
+
+def smoothing_permutations(model: ResNet) -> dict[str, torch.Tensor]:
+    """One channel order per group of ``model`` that makes neighbouring channels similar."""
+    state = model.state_dict()
+    return {
+        group: torch.as_tensor(shortest_path_order(_features(members, state)), dtype=torch.long)
+        for group, members in _group_members(model).items()
+    }
+
+
+@torch.no_grad()
+def permute_channels(model: ResNet, perms: dict[str, torch.Tensor]) -> ResNet:
+    """A copy of ``model`` with every group's channels reordered by ``perms``; same function."""
+    out = copy.deepcopy(model)
+    state = out.state_dict()
+    for group, members in _group_members(model).items():
+        if group not in perms:
+            continue
+        perm = perms[group].to(next(iter(state.values())).device)
+        for layer, role in members:
+            if role == "out":
+                for name in _out_tensors(layer, state):
+                    state[name].copy_(state[name][perm])
+            else:
+                w = state[layer.weight_name]
+                w.copy_(w[:, perm])
+    return out
+
+
+def channel_variation(model: ResNet) -> float:
+    """Mean L1 difference between neighbouring channels over all groups (lower is smoother)."""
+    state = model.state_dict()
+    total, count = 0.0, 0
+    for members in _group_members(model).values():
+        f = _features(members, state)
+        total += float(np.abs(np.diff(f, axis=0)).sum())
+        count += f.shape[0] - 1
+    return total / max(count, 1)

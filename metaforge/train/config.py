@@ -1,0 +1,74 @@
+"""Training configuration: one frozen dataclass, saved with every run and every manifold."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from metaforge.errors import ConfigError
+from metaforge.inr import INRConfig
+
+BN_MODES = ("recalibrate", "fold")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    preset: str = "resnet20"
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 64
+    limit: int | None = None  # cap on training samples, for quick runs
+    # base network (skipped when base_path is given)
+    base_path: str | None = None
+    base_epochs: int = 30
+    base_lr: float = 0.1
+    # manifold
+    bn_mode: str = "recalibrate"
+    permute: bool = True
+    recon_steps: int = 400
+    recon_lr: float = 3e-3
+    epochs: int = 60
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    norm_reg: float = 1e-4  # x sum of unsquared weight norms (NeuMeta)
+    recon_weight: float = 1.0  # reconstruction to the base weights, on full-size steps
+    full_every: int = 4  # every n-th step trains the full size
+    incremental: bool = True  # stage-wise, shallow to deep
+    incremental_frac: float = 0.4  # share of manifold epochs spent before the whole space varies
+    seen_width_fracs: tuple[float, ...] = (0.5, 0.75, 1.0)
+    min_width_frac: float = 0.25
+    min_depth: int = 1
+    ema: float = 0.995
+    grad_clip: float = 1.0  # clip by value, as NeuMeta
+    samples: int = 1  # K at materialisation
+    calibration_size: int = 512
+    inr: INRConfig = field(default_factory=INRConfig)
+    save_every: int = 200  # steps between resumable training checkpoints
+
+    def __post_init__(self) -> None:
+        if self.bn_mode not in BN_MODES:
+            raise ConfigError(f"unknown BN mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+        for name in ("batch_size", "epochs", "samples", "full_every", "calibration_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("base_epochs", "recon_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not self.seen_width_fracs or not all(0 < f <= 1 for f in self.seen_width_fracs):
+            raise ConfigError(f"seen width fractions must lie in (0, 1], got {self.seen_width_fracs}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        d["inr"] = INRConfig(**d.get("inr", {}))
+        d["seen_width_fracs"] = tuple(d.get("seen_width_fracs", cls.seen_width_fracs))
+        return cls(**d)

@@ -1,0 +1,286 @@
+"""The training pipeline: base network -> ground truth -> INR initialisation -> manifold -> table.
+
+Every phase saves a resumable state in the run folder; ``train(..., resume=True)`` continues
+from the last one. Only the finished manifold is written to ``out``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from metaforge.checkpoint import save_manifold
+from metaforge.cost import count_cost
+from metaforge.data import Dataset, load_dataset
+from metaforge.errors import CheckpointError, ConfigError
+from metaforge.evaluate import accuracy
+from metaforge.fold import fold_batchnorm
+from metaforge.inr import WeightINR
+from metaforge.io import atomic_write_text
+from metaforge.manifold import Manifold, ManifoldInfo
+from metaforge.model_io import load_model, save_model
+from metaforge.nets import ResNet
+from metaforge.permute import permute_channels, smoothing_permutations
+from metaforge.report import Reporter
+from metaforge.space import ArchConfig, ArchSpace, make_space
+from metaforge.train.config import TrainConfig
+from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.sampling import evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
+from metaforge.train.state import STATE_FILE, load_state, save_state
+
+CONFIG_FILE = "config.json"
+BASE_FILE = "base.safetensors"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but no CUDA device is visible; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+
+
+def default_run_dir(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".safetensors") + ".run")
+
+
+def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None) -> Manifold:
+    """Continue an interrupted run from its folder (settings and output path are read from it)."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a training run folder (no {CONFIG_FILE}); start a run with `metaforge train`")
+    try:
+        saved = json.loads(path.read_text())
+        cfg = TrainConfig.from_dict(saved["train"])
+        out = Path(saved["out"])
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}); delete the run folder and start again") from None
+    if device:
+        cfg = dataclasses.replace(cfg, device=device)
+    return train(cfg, out, run_dir, reporter, resume=True)
+
+
+# ---- phase 1: the base network ------------------------------------------------------------
+def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir: Path, state: dict | None, rep: Reporter) -> ResNet:
+    """Train the full-size network with BatchNorm (or load ``--base``)."""
+    if cfg.base_path:
+        model, _ = load_model(cfg.base_path, device)
+        if model.config != space.full or model.norm != "batch" or model.in_channels != space.in_channels or model.num_classes != space.num_classes:
+            raise ConfigError(
+                f"--base {cfg.base_path} is '{model.config}' (norm={model.norm}, {model.in_channels} in, "
+                f"{model.num_classes} classes); this run needs '{space.full}' with BatchNorm, "
+                f"{space.in_channels} in, {space.num_classes} classes"
+            )
+        return model
+    if (run_dir / BASE_FILE).exists():
+        return load_model(run_dir / BASE_FILE, device)[0]
+    torch.manual_seed(cfg.seed)
+    model = ResNet(space.full, space.in_channels, space.num_classes, "batch").to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.base_lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    pos = Position()
+    if state and state.get("phase") == "base":
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        pos = Position(state["epoch"], state["step"])
+    spe = steps_per_epoch(ds, cfg.batch_size)
+    total = cfg.base_epochs * spe
+    rep.phase("base network", total, pos.global_step(spe))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        model.train()
+        set_lr(opt, cosine_lr(t, total, cfg.base_lr, warmup=spe))
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        rep.advance(1, loss=loss.item())
+        return {}
+
+    def save(p: Position) -> None:
+        save_state(run_dir, {"phase": "base", "epoch": p.epoch, "step": p.step, "model": model.state_dict(), "opt": opt.state_dict()})
+
+    def end_epoch(epoch: int) -> None:
+        rep.log(f"base epoch {epoch}/{cfg.base_epochs}: val top-1 {accuracy(model, ds.val, ds.norm, device=device):.4f}")
+
+    run_phase(ds, cfg.batch_size, cfg.seed, cfg.base_epochs, pos, device, step, save, cfg.save_every, end_epoch)
+    save_model(model, run_dir / BASE_FILE, {"dataset": ds.name})
+    return model.eval()
+
+
+# ---- phase 2: ground truth and INR initialisation -----------------------------------------
+def ground_truth(cfg: TrainConfig, base: ResNet) -> tuple[ResNet, dict[str, torch.Tensor]]:
+    """The network the INR starts from: BN folded (or kept, for recalibration), channels smoothed."""
+    truth = fold_batchnorm(base) if cfg.bn_mode == "fold" else copy.deepcopy(base).eval()
+    if cfg.permute:
+        truth = permute_channels(truth, smoothing_permutations(truth))
+    return truth, {k: v.detach().clone() for k, v in truth.state_dict().items()}
+
+
+def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], var: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over tensors of the squared error relative to the tensor's variance."""
+    return sum(((params[n] - truth[n]) ** 2).mean() / var[n] for n in var) / len(var)
+
+
+def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor], device, rep: Reporter) -> tuple[WeightINR, float]:
+    """An INR that reproduces the full-size ground truth (codes from PCA, then regression)."""
+    torch.manual_seed(cfg.seed)
+    inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
+    inr.fit_scales(truth)
+    inr.init_codes(truth)
+    inr.init_grids(truth)
+    names = list(inr.generate(space.full).keys())
+    var = {n: truth[n].var().clamp_min(1e-8) for n in names}
+    opt = torch.optim.Adam(inr.parameters(), lr=cfg.recon_lr)
+    rep.phase("INR initialisation", cfg.recon_steps)
+    loss = torch.tensor(1.0)
+    for t in range(cfg.recon_steps):
+        set_lr(opt, cosine_lr(t, cfg.recon_steps, cfg.recon_lr, warmup=min(50, cfg.recon_steps // 10)))
+        loss = recon_loss(inr.generate(space.full), truth, var)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        rep.advance(1, recon=loss.item())
+    return inr, float(loss)
+
+
+# ---- phase 3: the manifold --------------------------------------------------------------
+def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, reporter: Reporter | None = None, resume: bool = False) -> Manifold:
+    """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold."""
+    rep = reporter or Reporter()
+    out = Path(out)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(out)
+    started = time.time()
+    device = resolve_device(cfg.device)
+    ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
+    space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
+    state = load_state(run_dir) if resume else None
+    if not resume:  # a fresh run: forget an earlier run's state in the same folder
+        for name in (STATE_FILE, BASE_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"out": str(out), "train": cfg.to_dict()}, indent=2) + "\n")
+    batch_size = min(cfg.batch_size, len(ds.train))
+    cfg_run = dataclasses.replace(cfg, batch_size=batch_size)
+
+    base = train_base(cfg_run, ds, space, device, run_dir, state, rep)
+    base_val = accuracy(base, ds.val, ds.norm, device=device)
+    rep.log(f"base network '{space.full}': val top-1 {base_val:.4f}")
+    _, truth = ground_truth(cfg_run, base)
+
+    cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
+    cal_idx = torch.randperm(len(ds.train), generator=cal_gen)[: cfg.calibration_size]
+    calibration = ds.norm.apply(ds.train.images[cal_idx]).to(device) if cfg.bn_mode == "recalibrate" else None
+    widths, depths = seen_widths(space, cfg.seen_width_fracs), seen_depths(space)
+    info = ManifoldInfo(
+        dataset=ds.name, classes=ds.classes, normalization=ds.norm, bn_mode=cfg.bn_mode,
+        seen_widths=widths, seen_depths=depths, samples=cfg.samples, train_config=cfg.to_dict(),
+    )
+
+    if state and state.get("phase") == "manifold":
+        inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
+        inr.load_state_dict(state["inr"])
+    else:
+        inr, final_recon = init_inr(cfg_run, space, truth, device, rep)
+        rep.log(f"INR initialised: relative reconstruction error {final_recon:.4f}")
+    manifold = Manifold(inr, info, calibration)
+    ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
+    if not (state and state.get("phase") == "manifold"):
+        rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
+    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep)
+
+    rep.log("evaluating the accuracy-vs-size table on the test split")
+    info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
+    info.accuracy = size_table(ema, ds, space, device, rep)
+    info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
+    ema.inr.cpu()
+    ema.calibration = None if calibration is None else calibration.cpu()
+    save_manifold(ema, out)
+    save_state(run_dir, {"phase": "done"})
+    return ema
+
+
+def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path, state: dict | None, rep: Reporter) -> None:
+    """Train the INR through the generated networks, one random seen config per step."""
+    space, inr = manifold.space, manifold.inr
+    widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
+    opt = torch.optim.AdamW(inr.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    pos = Position()
+    if state and state.get("phase") == "manifold":
+        opt.load_state_dict(state["opt"])
+        ema.inr.load_state_dict(state["ema"])
+        pos = Position(state["epoch"], state["step"])
+    spe = steps_per_epoch(ds, cfg.batch_size)
+    total = cfg.epochs * spe
+    var = {n: t.var().clamp_min(1e-8) for n, t in truth.items() if n in inr.generate(space.full)}
+    loss_fn = nn.CrossEntropyLoss()
+    smallest_seen = ArchConfig(tuple(w[0] for w in widths), tuple(d[0] for d in depths))
+    rep.phase("manifold", total, pos.global_step(spe))
+
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        inr.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
+        full = t % cfg.full_every == 0
+        n_vary = varying_stages(t, total, space.num_stages, cfg.incremental, cfg.incremental_frac)
+        config = space.full if full else sample_config(space, widths, depths, n_vary, gen)
+        set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=min(spe, total // 20)))
+        params = inr.generate(config, gen)
+        logits = functional_call(manifold.training_net(config), params, (x,))
+        ce = loss_fn(logits, y)
+        loss = ce + cfg.norm_reg * sum(params[n].norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
+        if full and cfg.recon_weight > 0:
+            loss = loss + cfg.recon_weight * recon_loss(params, truth, var)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_value_(inr.parameters(), cfg.grad_clip)
+        opt.step()
+        decay = min(cfg.ema, (1 + t) / (10 + t))  # short warm-up so early EMA is not the init
+        with torch.no_grad():
+            for pe, p in zip(ema.inr.parameters(), inr.parameters()):
+                pe.lerp_(p, 1 - decay)
+        rep.advance(1, loss=float(ce), acc=float((logits.argmax(1) == y).float().mean()))
+        return {}
+
+    def save(p: Position) -> None:
+        save_state(run_dir, {
+            "phase": "manifold", "epoch": p.epoch, "step": p.step,
+            "inr": inr.state_dict(), "ema": ema.inr.state_dict(), "opt": opt.state_dict(),
+        })
+
+    def end_epoch(epoch: int) -> None:
+        if epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs:
+            return
+        accs = [accuracy(ema.materialize(c), ds.val, ds.norm, device=device) for c in (space.full, smallest_seen)]
+        rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest seen '{smallest_seen}' {accs[1]:.4f}")
+
+    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, save, cfg.save_every, end_epoch)
+
+
+def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, rep: Reporter) -> list[dict]:
+    """Test accuracy, parameters and FLOPs of the evaluation grid (seen and unseen sizes)."""
+    shape = (space.in_channels, space.image_size, space.image_size)
+    full_macs = count_cost(ResNet(space.full, space.in_channels, space.num_classes), shape).macs
+    rows = []
+    grid = evaluation_grid(space)
+    rep.phase("accuracy table", len(grid))
+    for config in grid:
+        net = manifold.materialize(config)
+        cost = count_cost(net, shape)
+        rows.append({
+            "config": str(config), "params": cost.params, "mflops": round(cost.mflops, 3),
+            "flops_frac": round(cost.macs / full_macs, 4),
+            "top1": round(accuracy(net, ds.test, ds.norm, device=device), 4), "seen": manifold.is_seen(config),
+        })
+        rep.advance(1)
+    return rows

@@ -1,0 +1,60 @@
+"""Which sizes training visits: seen widths/depths, the step's config, the evaluation grid."""
+
+from __future__ import annotations
+
+import torch
+
+from metaforge.space import ArchConfig, ArchSpace
+
+
+def seen_widths(space: ArchSpace, fracs: tuple[float, ...]) -> tuple[tuple[int, ...], ...]:
+    """Per stage, the widths training samples (fractions of the full width, rounded)."""
+    return tuple(
+        tuple(sorted({min(hi, max(lo, round(f * hi))) for f in fracs}))
+        for lo, hi in zip(space.min_widths, space.max_widths)
+    )
+
+
+def seen_depths(space: ArchSpace) -> tuple[tuple[int, ...], ...]:
+    """Per stage, every depth of the space (depths are few and cheap to cover)."""
+    return tuple(tuple(range(lo, hi + 1)) for lo, hi in zip(space.min_depths, space.max_depths))
+
+
+def varying_stages(step: int, total: int, num_stages: int, incremental: bool, frac: float) -> int:
+    """How many leading stages vary at ``step``: block-wise incremental, shallow to deep."""
+    if not incremental or num_stages == 1:
+        return num_stages
+    incr_steps = int(frac * total)
+    if step >= incr_steps:
+        return num_stages
+    return 1 + step * (num_stages - 1) // max(1, incr_steps)
+
+
+def sample_config(
+    space: ArchSpace,
+    widths: tuple[tuple[int, ...], ...],
+    depths: tuple[tuple[int, ...], ...],
+    n_varying: int,
+    gen: torch.Generator,
+) -> ArchConfig:
+    """A random seen config whose first ``n_varying`` stages vary; later stages stay full."""
+    w, d = list(space.max_widths), list(space.max_depths)
+    for s in range(n_varying):
+        w[s] = widths[s][int(torch.randint(len(widths[s]), (1,), generator=gen))]
+        d[s] = depths[s][int(torch.randint(len(depths[s]), (1,), generator=gen))]
+    return ArchConfig(tuple(w), tuple(d))
+
+
+EVAL_WIDTH_FRACS = (0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+
+
+def evaluation_grid(space: ArchSpace) -> list[ArchConfig]:
+    """Sizes reported in a manifold's accuracy table: uniform width fractions at two depths."""
+    shallower = tuple(max(lo, hi - 1) for lo, hi in zip(space.min_depths, space.max_depths))
+    grid: list[ArchConfig] = []
+    for depths in dict.fromkeys([space.max_depths, shallower]):
+        for f in EVAL_WIDTH_FRACS:
+            c = space.scaled(f, depths)
+            if c not in grid:
+                grid.append(c)
+    return grid

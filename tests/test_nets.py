@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from metaforge.cost import count_cost
+from metaforge.fold import fold_batchnorm
+from metaforge.layout import layers
+from metaforge.nets import ResNet
+from metaforge.permute import channel_variation, permute_channels, smoothing_permutations
+from metaforge.space import ArchConfig
+
+
+def _trained_like(config: ArchConfig) -> ResNet:
+    """A BN network with non-trivial statistics, as after training."""
+    torch.manual_seed(0)
+    m = ResNet(config, 3, 10, "batch")
+    for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.normal_()
+    return m.eval()
+
+
+def test_network_has_only_the_layers_of_its_config():
+    small = ResNet(ArchConfig((4, 8, 16), (1, 1, 1)), 3, 10)
+    convs = [m for m in small.modules() if isinstance(m, torch.nn.Conv2d)]
+    # stem + 3 blocks x 2 convs + 2 strided shortcuts
+    assert len(convs) == 1 + 6 + 2
+    assert len(convs) == len(layers(small.config, 3)) - 1  # every layer but fc is a conv
+    assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_half_width_is_about_a_quarter_of_the_flops_and_params():
+    full = count_cost(ResNet(ArchConfig((16, 32, 64), (3, 3, 3)), 3, 10), (3, 32, 32))
+    half = count_cost(ResNet(ArchConfig((8, 16, 32), (3, 3, 3)), 3, 10), (3, 32, 32))
+    shallow = count_cost(ResNet(ArchConfig((16, 32, 64), (1, 1, 1)), 3, 10), (3, 32, 32))
+    assert 40e6 < full.macs < 42e6  # the published ~41M MACs of ResNet-20 on CIFAR
+    assert 0.22 < half.macs / full.macs < 0.28
+    assert 0.22 < half.params / full.params < 0.28
+    assert 0.3 < shallow.macs / full.macs < 0.4
+
+
+def test_batchnorm_folding_preserves_the_function():
+    m = _trained_like(ArchConfig((8, 16, 32), (2, 2, 2)))
+    x = torch.randn(8, 3, 16, 16)
+    folded = fold_batchnorm(m)
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in folded.modules())
+    torch.testing.assert_close(folded(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_permutation_smoothing_preserves_the_function_and_smooths(norm):
+    m = _trained_like(ArchConfig((8, 16, 32), (2, 2, 2)))
+    if norm == "none":
+        m = fold_batchnorm(m)
+    perms = smoothing_permutations(m)
+    assert set(perms) == {"stream0", "stream1", "stream2"} | {f"inner{s}.{j}" for s in range(3) for j in range(2)}
+    assert any(not torch.equal(p, torch.arange(len(p))) for p in perms.values())
+    p = permute_channels(m, perms)
+    x = torch.randn(8, 3, 16, 16)
+    torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
+    assert channel_variation(p) < channel_variation(m)
