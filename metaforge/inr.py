@@ -5,13 +5,19 @@ per (layer, output channel a) returns the per-channel vector (a bias, or BatchNo
 shift). A query's features are:
 - the codes of its two channel axes, read by linear interpolation from a learnable grid per
   channel group at the cell-centred position (a + 0.5) / C: a narrower network samples a coarser
-  grid of the same codes (a measured departure from NeuMeta, which uses coordinates alone);
+  grid of the same codes (a departure from NeuMeta, which uses coordinates alone);
 - Fourier features of the two positions, with few bands (high bands alias on grids this small);
 - the size: C_out / max, C_in / max and the stage's depth / max depth;
 - a learnable embedding of the layer slot, and a flag for vector queries.
 A shared residual MLP trunk maps features to a hidden vector; small per-slot heads map it to
-values. Fan-in scaling: a weight is head output * scale / C_in, so a layer with half the input
+values, added to a bilinear sample of a learnable per-layer weight grid (initialised with the
+base network, so the full size is exact from the start and the MLP learns size-dependent
+corrections). Fan-in scaling: a weight is output * scale / C_in, so a layer with half the input
 channels gets twice the per-channel weight and keeps its output magnitude.
+
+Coordinate noise (training, and K-sample averaging) jitters each channel's position within its
+cell, so every feature is separable into an output-axis and an input-axis part: the first trunk
+layer and the grid sampling are computed per axis and broadcast, never per query.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from metaforge.space import ArchConfig, ArchSpace
 
 @dataclass(frozen=True)
 class INRConfig:
-    hidden: int = 64
+    hidden: int = 32
     layers: int = 2
     fourier_bands: int = 3
     code_dim: int = 8
@@ -43,31 +49,18 @@ def _key(group: str) -> str:
     return group.replace(".", "_")
 
 
-def _axis(u: torch.Tensor, g: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Neighbouring grid indices and weight for cell-centred positions u in [0, 1] on g cells."""
+def interpolation_matrix(u: torch.Tensor, g: int) -> torch.Tensor:
+    """[len(u), g] matrix of linear-interpolation weights at cell-centred positions u in [0, 1]."""
+    m = torch.zeros(u.shape[0], g, device=u.device, dtype=u.dtype)
     if g == 1:
-        zero = torch.zeros_like(u, dtype=torch.long)
-        return zero, zero, torch.zeros_like(u)
+        return m + 1
     p = (u * g - 0.5).clamp(0, g - 1)
     i0 = p.floor().long().clamp(max=g - 2)
-    return i0, i0 + 1, p - i0
-
-
-def _interp(grid: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of a [G, E] grid at positions u."""
-    i0, i1, t = _axis(u, grid.shape[0])
-    t = t.unsqueeze(-1)
-    return grid[i0] * (1 - t) + grid[i1] * t
-
-
-def _bilinear(grid: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Bilinear interpolation of a [G1, G2, T] grid at positions (u, v)."""
-    a0, a1, s = _axis(u, grid.shape[0])
-    b0, b1, t = _axis(v, grid.shape[1])
-    s, t = s.unsqueeze(-1), t.unsqueeze(-1)
-    top = grid[a0, b0] * (1 - t) + grid[a0, b1] * t
-    bottom = grid[a1, b0] * (1 - t) + grid[a1, b1] * t
-    return top * (1 - s) + bottom * s
+    t = p - i0
+    rows = torch.arange(u.shape[0], device=u.device)
+    m[rows, i0] = 1 - t
+    m[rows, i0 + 1] = t
+    return m
 
 
 class WeightINR(nn.Module):
@@ -87,8 +80,10 @@ class WeightINR(nn.Module):
             }
         )
         self.slot_emb = nn.Parameter(0.1 * torch.randn(len(self.slots), cfg.slot_dim))
-        in_dim = 2 * cfg.code_dim + 2 * (1 + 2 * cfg.fourier_bands) + 3 + cfg.slot_dim + 1
-        self.inp = nn.Linear(in_dim, cfg.hidden)
+        axis_dim = cfg.code_dim + 1 + 2 * cfg.fourier_bands
+        self.inp_out = nn.Linear(axis_dim, cfg.hidden, bias=False)
+        self.inp_in = nn.Linear(axis_dim, cfg.hidden, bias=False)
+        self.inp_ctx = nn.Linear(3 + cfg.slot_dim + 1, cfg.hidden)
         self.hidden = nn.ModuleList(nn.Linear(cfg.hidden, cfg.hidden) for _ in range(cfg.layers))
         self.gates = nn.Parameter(torch.full((cfg.layers,), 0.1))
         self.weight_heads = nn.ModuleList(nn.Linear(cfg.hidden, max(1, s.kernel**2)) for s in self.slots)
@@ -118,81 +113,59 @@ class WeightINR(nn.Module):
         ang = x.unsqueeze(-1) * self.freqs
         return torch.cat([x.unsqueeze(-1), torch.sin(ang), torch.cos(ang)], dim=-1)
 
-    def _positions(self, group: str, width: int, shape: tuple[int, ...], axis: int, gen) -> torch.Tensor:
-        idx = torch.arange(width, device=self.freqs.device, dtype=torch.float32)
-        view = [1] * len(shape)
-        view[axis] = width
-        pos = idx.view(view).expand(shape) + 0.5
+    def _positions(self, group: str, width: int, gen: torch.Generator | None) -> torch.Tensor:
+        """Cell-centred positions of a group's channels, jittered within the cell by ``gen``."""
+        pos = torch.arange(width, dtype=torch.float32) + 0.5
         if gen is not None and not is_fixed(group):
-            pos = pos + torch.rand(shape, generator=gen, device="cpu").to(pos.device) - 0.5
-        return pos / width
+            pos = pos + torch.rand(width, generator=gen) - 0.5
+        return (pos / width).to(self.freqs.device)
 
-    def _features(self, layer: Layer, config: ArchConfig, gen) -> tuple[torch.Tensor, ...]:
-        sp = self.space
-        c_out = group_width(layer.out_group, config, sp.in_channels, sp.num_classes)
-        c_in = group_width(layer.in_group, config, sp.in_channels, sp.num_classes)
-        g_out = self.codes[_key(layer.out_group)].shape[0]
-        g_in = self.codes[_key(layer.in_group)].shape[0]
-        slot = self.slot_index[layer.path]
-        ctx = torch.tensor(
-            [c_out / g_out, c_in / g_in, config.depths[layer.stage] / sp.max_depths[layer.stage]],
-            device=self.freqs.device,
-        )
-        # weight queries: every (a, b) pair
-        u = self._positions(layer.out_group, c_out, (c_out, c_in), 0, gen).reshape(-1)
-        v = self._positions(layer.in_group, c_in, (c_out, c_in), 1, gen).reshape(-1)
-        q = u.shape[0]
-        wf = torch.cat(
-            [
-                _interp(self.codes[_key(layer.out_group)], u),
-                _interp(self.codes[_key(layer.in_group)], v),
-                self._fourier(u).flatten(1),
-                self._fourier(v).flatten(1),
-                ctx.expand(q, 3),
-                self.slot_emb[slot].expand(q, -1),
-                torch.zeros(q, 1, device=u.device),
-            ],
-            dim=1,
-        )
-        # vector queries: one per output channel, input side zeroed
-        uv = self._positions(layer.out_group, c_out, (c_out,), 0, gen)
-        zeros = torch.zeros_like(uv)
-        vf = torch.cat(
-            [
-                _interp(self.codes[_key(layer.out_group)], uv),
-                torch.zeros(c_out, self.cfg.code_dim, device=uv.device),
-                self._fourier(uv).flatten(1),
-                self._fourier(zeros).flatten(1),
-                ctx.expand(c_out, 3),
-                self.slot_emb[slot].expand(c_out, -1),
-                torch.ones(c_out, 1, device=uv.device),
-            ],
-            dim=1,
-        )
-        return wf, vf, u, v, uv, c_out, c_in
+    def _axis(self, group: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features [C, D], interpolation matrix [C, G]) of one channel axis."""
+        grid = self.codes[_key(group)]
+        interp = interpolation_matrix(u, grid.shape[0])
+        return torch.cat([interp @ grid, self._fourier(u)], dim=1), interp
 
-    def _trunk(self, f: torch.Tensor) -> torch.Tensor:
-        h = nn.functional.silu(self.inp(f))
+    def _trunk(self, h: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.silu(h)
         for gate, lin in zip(self.gates, self.hidden):
             h = h + gate * nn.functional.silu(lin(h))
         return h
 
     # ---- generation -----------------------------------------------------------------------
     def raw(self, config: ArchConfig, gen: torch.Generator | None = None) -> list[tuple[Layer, torch.Tensor, torch.Tensor, int, int]]:
-        """Outputs in normalised units, per layer: (layer, weights [Cout*Cin, T], vectors [Cout, P], Cout, Cin)."""
-        feats = [(layer, *self._features(layer, config, gen)) for layer in layers(config, self.space.in_channels)]
-        h = self._trunk(torch.cat([t for f in feats for t in f[1:3]], dim=0))
-        out, start = [], 0
-        for layer, wf, vf, u, v, uv, c_out, c_in in feats:
+        """Outputs in normalised units, per layer: (layer, weights [Cout, Cin, T], vectors [Cout, P], Cout, Cin)."""
+        sp = self.space
+        pre, grids = [], []
+        for layer in layers(config, sp.in_channels):
             slot = self.slot_index[layer.path]
-            hw = h[start : start + wf.shape[0]]
-            start += wf.shape[0]
-            hv = h[start : start + vf.shape[0]]
-            start += vf.shape[0]
-            w, vec = self.weight_heads[slot](hw), self.vector_heads[slot](hv)
+            c_out = group_width(layer.out_group, config, sp.in_channels, sp.num_classes)
+            c_in = group_width(layer.in_group, config, sp.in_channels, sp.num_classes)
+            f_out, r_out = self._axis(layer.out_group, self._positions(layer.out_group, c_out, gen))
+            f_in, r_in = self._axis(layer.in_group, self._positions(layer.in_group, c_in, gen))
+            stage_ctx = torch.tensor(
+                [c_out / r_out.shape[1], c_in / r_in.shape[1], config.depths[layer.stage] / sp.max_depths[layer.stage], 0.0],
+                device=f_out.device,
+            )
+            ctx = torch.stack([stage_ctx, stage_ctx + torch.tensor([0.0, 0.0, 0.0, 1.0], device=f_out.device)])
+            ctx = self.inp_ctx(torch.cat([ctx[:, :3], self.slot_emb[slot].expand(2, -1), ctx[:, 3:]], dim=1))
+            a, b = self.inp_out(f_out), self.inp_in(f_in)
+            blank = self.inp_in(torch.cat([torch.zeros(self.cfg.code_dim, device=f_out.device), self._fourier(torch.zeros(1, device=f_out.device))[0]]))
+            pre.append((a[:, None, :] + b[None, :, :] + ctx[0]).reshape(c_out * c_in, -1))
+            pre.append(a + blank + ctx[1])
+            grids.append((layer, slot, r_out, r_in, c_out, c_in))
+        # split, not slicing: the backward of one split is one concatenation, while every
+        # slice's backward would allocate a zero tensor the size of the whole batch
+        parts = iter(torch.split(self._trunk(torch.cat(pre, dim=0)), [p.shape[0] for p in pre]))
+        out = []
+        for layer, slot, r_out, r_in, c_out, c_in in grids:
+            hw, hv = next(parts), next(parts)
+            w = self.weight_heads[slot](hw).reshape(c_out, c_in, -1)
+            vec = self.vector_heads[slot](hv)
             if self.cfg.weight_grid:
-                w = w + _bilinear(self.weight_grids[slot], u, v)
-                vec = vec + _interp(self.vector_grids[slot], uv)
+                g = self.weight_grids[slot]
+                w = w + torch.einsum("ag,ght,bh->abt", r_out, g, r_in)
+                vec = vec + r_out @ self.vector_grids[slot]
             out.append((layer, w, vec, c_out, c_in))
         return out
 
@@ -203,8 +176,7 @@ class WeightINR(nn.Module):
             slot = self.slot_index[layer.path]
             shape = (c_out, c_in) if layer.kernel == 0 else (c_out, c_in, layer.kernel, layer.kernel)
             params[layer.weight_name] = (w * (self.weight_scale[slot] / c_in)).reshape(shape)
-            names = layer.vector_names(self.bn)
-            for p, name in enumerate(names):
+            for p, name in enumerate(layer.vector_names(self.bn)):
                 params[name] = self.vector_offset[slot, p] + v[:, p] * self.vector_scale[slot, p]
         return params
 

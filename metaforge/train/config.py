@@ -27,7 +27,7 @@ class TrainConfig:
     # manifold
     bn_mode: str = "recalibrate"
     permute: bool = True
-    recon_steps: int = 400
+    recon_steps: int | None = None  # INR regression steps; default 0 with a weight grid (exact), else 2000
     recon_lr: float = 3e-3
     epochs: int = 60
     lr: float = 2e-3
@@ -54,10 +54,16 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("base_epochs", "recon_steps"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not self.seen_width_fracs or not all(0 < f <= 1 for f in self.seen_width_fracs):
             raise ConfigError(f"seen width fractions must lie in (0, 1], got {self.seen_width_fracs}")
+
+    @property
+    def recon_steps_resolved(self) -> int:
+        if self.recon_steps is not None:
+            return self.recon_steps
+        return 0 if self.inr.weight_grid else 2000
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -143,16 +143,18 @@ def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor],
     names = list(inr.generate(space.full).keys())
     var = {n: truth[n].var().clamp_min(1e-8) for n in names}
     opt = torch.optim.Adam(inr.parameters(), lr=cfg.recon_lr)
-    rep.phase("INR initialisation", cfg.recon_steps)
-    loss = torch.tensor(1.0)
-    for t in range(cfg.recon_steps):
-        set_lr(opt, cosine_lr(t, cfg.recon_steps, cfg.recon_lr, warmup=min(50, cfg.recon_steps // 10)))
+    steps = cfg.recon_steps_resolved
+    rep.phase("INR initialisation", steps)
+    with torch.no_grad():
+        loss = recon_loss(inr.generate(space.full), truth, var)
+    for t in range(steps):
+        set_lr(opt, cosine_lr(t, steps, cfg.recon_lr, warmup=min(50, steps // 10)))
         loss = recon_loss(inr.generate(space.full), truth, var)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         rep.advance(1, recon=loss.item())
-    return inr, float(loss)
+    return inr, loss.item()
 
 
 # ---- phase 3: the manifold --------------------------------------------------------------
@@ -249,7 +251,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         with torch.no_grad():
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - decay)
-        rep.advance(1, loss=float(ce), acc=float((logits.argmax(1) == y).float().mean()))
+        rep.advance(1, loss=ce.item(), acc=(logits.argmax(1) == y).float().mean().item())
         return {}
 
     def save(p: Position) -> None:

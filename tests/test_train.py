@@ -1,0 +1,83 @@
+"""Training on the embedded digits data: accuracy bars at seen and unseen sizes, and resume."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from metaforge.data import load_dataset
+from metaforge.evaluate import accuracy
+from metaforge.errors import ConfigError
+from metaforge.train.config import TrainConfig
+
+
+def test_every_size_of_the_tiny_manifold_is_accurate(tiny_run):
+    _, manifold, _ = tiny_run
+    rows = manifold.info.accuracy
+    assert {r["seen"] for r in rows} == {True, False}
+    quarter_and_up = [r for r in rows if r["flops_frac"] >= 0.24]
+    assert len(quarter_and_up) >= 6
+    worst = min(r["top1"] for r in quarter_and_up)
+    assert worst >= 0.85, rows
+    full = next(r for r in rows if r["flops_frac"] == 1.0)
+    assert full["top1"] >= 0.93, rows
+
+
+def test_materialised_network_is_plain_and_as_accurate_as_the_table(tiny_run):
+    _, manifold, _ = tiny_run
+    ds = load_dataset("digits")
+    row = manifold.info.accuracy[2]
+    net = manifold.materialize(row["config"])
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert abs(accuracy(net, ds.test, ds.norm) - row["top1"]) < 1e-6
+
+
+def test_unseen_config_between_and_below_seen_widths_materialises(tiny_run):
+    _, manifold, _ = tiny_run
+    space = manifold.space
+    for config in (space.smallest, space.scaled(0.625)):
+        assert not manifold.is_seen(config)
+        out = manifold.materialize(config)(torch.randn(2, 1, 8, 8))
+        assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_path):
+    """Stop a run mid-way (as a crash would), resume it, and compare with the session's run."""
+    from metaforge.report import Reporter
+    from metaforge.train.run import resume_run, train
+
+    _, reference, cfg = tiny_run
+
+    class Crash(Exception):
+        pass
+
+    class CrashAt(Reporter):
+        def __init__(self, phase: str, after: int) -> None:
+            self.target, self.after, self.current, self.n = phase, after, None, 0
+
+        def phase(self, name, total, done=0):
+            self.current = name
+
+        def advance(self, steps=1, **metrics):
+            if self.current == self.target:
+                self.n += steps
+                if self.n >= self.after:
+                    raise Crash
+
+    out = tmp_path / "m.safetensors"
+    cfg = dataclasses.replace(cfg, save_every=5)
+    with pytest.raises(Crash):
+        train(cfg, out, reporter=CrashAt("manifold", 47))
+    assert not out.exists()  # nothing half-written
+    resumed = resume_run(out.with_name("m.run"))
+    assert out.exists()
+    x = torch.randn(8, 1, 8, 8)
+    for config in (resumed.space.full, resumed.space.smallest):
+        torch.testing.assert_close(resumed.materialize(config)(x), reference.materialize(config)(x), atol=1e-4, rtol=1e-4)
+
+
+def test_bad_training_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="BN mode"):
+        TrainConfig(bn_mode="magic")
+    with pytest.raises(ConfigError, match="--epochs"):
+        TrainConfig(epochs=0)
