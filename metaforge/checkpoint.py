@@ -32,7 +32,7 @@ def save_manifold(manifold: Manifold, path: str | Path) -> Path:
     """Write ``manifold`` to ``path`` atomically."""
     tensors = {f"inr.{k}": v.detach().cpu().contiguous() for k, v in manifold.inr.state_dict().items()}
     if manifold.calibration is not None:
-        tensors[_CALIBRATION] = manifold.calibration.detach().cpu().to(torch.float16).contiguous()
+        tensors[_CALIBRATION] = manifold.calibration.detach().cpu().contiguous()
     info = dataclasses.asdict(manifold.info)
     info["normalization"] = manifold.info.normalization.to_dict()
     meta = {
@@ -93,4 +93,4 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path} holds non-finite values in '{k}'; the training diverged: retrain it")
     inr.eval().to(device)
-    return Manifold(inr, info, None if calibration is None else calibration.float().to(device))
+    return Manifold(inr, info, calibration)

@@ -45,6 +45,19 @@ class INRConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Jitter:
+    """Coordinate noise: each channel moves within its cell, to stratum ``stratum`` of ``strata``.
+
+    Training uses one stratum (uniform noise in the cell, as NeuMeta); K-sample averaging at
+    materialisation uses K strata, so K samples cover every channel's cell evenly.
+    """
+
+    gen: torch.Generator
+    stratum: int = 0
+    strata: int = 1
+
+
 def _key(group: str) -> str:
     return group.replace(".", "_")
 
@@ -113,11 +126,12 @@ class WeightINR(nn.Module):
         ang = x.unsqueeze(-1) * self.freqs
         return torch.cat([x.unsqueeze(-1), torch.sin(ang), torch.cos(ang)], dim=-1)
 
-    def _positions(self, group: str, width: int, gen: torch.Generator | None) -> torch.Tensor:
-        """Cell-centred positions of a group's channels, jittered within the cell by ``gen``."""
+    def _positions(self, group: str, width: int, jitter: Jitter | None) -> torch.Tensor:
+        """Cell-centred positions of a group's channels, moved within the cell by ``jitter``."""
         pos = torch.arange(width, dtype=torch.float32) + 0.5
-        if gen is not None and not is_fixed(group):
-            pos = pos + torch.rand(width, generator=gen) - 0.5
+        if jitter is not None and not is_fixed(group):
+            u = (jitter.stratum + torch.rand(width, generator=jitter.gen)) / jitter.strata
+            pos = pos + u - 0.5
         return (pos / width).to(self.freqs.device)
 
     def _axis(self, group: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +147,7 @@ class WeightINR(nn.Module):
         return h
 
     # ---- generation -----------------------------------------------------------------------
-    def raw(self, config: ArchConfig, gen: torch.Generator | None = None) -> list[tuple[Layer, torch.Tensor, torch.Tensor, int, int]]:
+    def raw(self, config: ArchConfig, jitter: Jitter | None = None) -> list[tuple[Layer, torch.Tensor, torch.Tensor, int, int]]:
         """Outputs in normalised units, per layer: (layer, weights [Cout, Cin, T], vectors [Cout, P], Cout, Cin)."""
         sp = self.space
         pre, grids = [], []
@@ -141,8 +155,8 @@ class WeightINR(nn.Module):
             slot = self.slot_index[layer.path]
             c_out = group_width(layer.out_group, config, sp.in_channels, sp.num_classes)
             c_in = group_width(layer.in_group, config, sp.in_channels, sp.num_classes)
-            f_out, r_out = self._axis(layer.out_group, self._positions(layer.out_group, c_out, gen))
-            f_in, r_in = self._axis(layer.in_group, self._positions(layer.in_group, c_in, gen))
+            f_out, r_out = self._axis(layer.out_group, self._positions(layer.out_group, c_out, jitter))
+            f_in, r_in = self._axis(layer.in_group, self._positions(layer.in_group, c_in, jitter))
             stage_ctx = torch.tensor(
                 [c_out / r_out.shape[1], c_in / r_in.shape[1], config.depths[layer.stage] / sp.max_depths[layer.stage], 0.0],
                 device=f_out.device,
@@ -169,10 +183,10 @@ class WeightINR(nn.Module):
             out.append((layer, w, vec, c_out, c_in))
         return out
 
-    def generate(self, config: ArchConfig, gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def generate(self, config: ArchConfig, jitter: Jitter | None = None) -> dict[str, torch.Tensor]:
         """The named tensors of ``config``'s network (conv weights, biases or BN scale/shift)."""
         params: dict[str, torch.Tensor] = {}
-        for layer, w, v, c_out, c_in in self.raw(config, gen):
+        for layer, w, v, c_out, c_in in self.raw(config, jitter):
             slot = self.slot_index[layer.path]
             shape = (c_out, c_in) if layer.kernel == 0 else (c_out, c_in, layer.kernel, layer.kernel)
             params[layer.weight_name] = (w * (self.weight_scale[slot] / c_in)).reshape(shape)

@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from metaforge.data import Normalization
+from metaforge.errors import CheckpointError
 from metaforge.evaluate import recalibrate_batchnorm
 from metaforge.fold import fold_batchnorm
-from metaforge.inr import WeightINR
+from metaforge.inr import Jitter, WeightINR
 from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, ArchSpace
 
-DEFAULT_SAMPLES = 1
+DEFAULT_SAMPLES = 4
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Manifold:
     def __init__(self, inr: WeightINR, info: ManifoldInfo, calibration: torch.Tensor | None = None) -> None:
         self.inr = inr
         self.info = info
-        self.calibration = calibration  # normalised images for "recalibrate" BN statistics
+        self.calibration = calibration  # raw (uint8) training images for "recalibrate" BN statistics
         self._nets: OrderedDict[ArchConfig, nn.Module] = OrderedDict()
 
     @property
@@ -74,14 +75,14 @@ class Manifold:
         return net
 
     def generate(self, config: ArchConfig, samples: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
-        """Tensors of ``config`` averaged over K noisy coordinate samples (K=1: cell centres)."""
+        """Tensors of ``config`` averaged over K stratified coordinate samples (K=1: cell centres)."""
         k = samples or self.info.samples
         if k <= 1:
             return self.inr.generate(config)
         gen = torch.Generator().manual_seed(seed)
         total: dict[str, torch.Tensor] = {}
-        for _ in range(k):
-            for name, t in self.inr.generate(config, gen).items():
+        for i in range(k):
+            for name, t in self.inr.generate(config, Jitter(gen, i, k)).items():
                 total[name] = total[name] + t if name in total else t
         return {name: t / k for name, t in total.items()}
 
@@ -103,6 +104,6 @@ class Manifold:
         net = ResNet(config, sp.in_channels, sp.num_classes, "batch").to(self.device)
         net.load_state_dict(params, strict=False)
         if self.calibration is None:
-            raise RuntimeError("this manifold recalibrates BatchNorm but carries no calibration images")
-        recalibrate_batchnorm(net, self.calibration.to(self.device))
+            raise CheckpointError("this manifold recalibrates BatchNorm but carries no calibration images; retrain it")
+        recalibrate_batchnorm(net, self.info.normalization.apply(self.calibration).to(self.device))
         return fold_batchnorm(net)

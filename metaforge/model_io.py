@@ -58,6 +58,8 @@ def save_model_folder(model: ResNet, folder: str | Path, extra: dict, example: t
     model = model.eval().cpu()
     save_model(model, folder / "model.safetensors", extra)
     atomic_write_text(folder / "model.json", json.dumps({**model.describe(), **extra}, indent=2) + "\n")
-    program = torch.export.export(model, (example.cpu(),))
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    example = example.cpu().expand(2, *example.shape[1:]).contiguous()  # batch 2: not specialised to 1
+    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     atomic_write(folder / "model.pt2", lambda tmp: torch.export.save(program, str(tmp)))
     return folder

@@ -1,6 +1,6 @@
 import torch
 
-from metaforge.inr import INRConfig, WeightINR
+from metaforge.inr import INRConfig, Jitter, WeightINR
 from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, make_space
 
@@ -49,8 +49,8 @@ def test_fan_in_scaling_keeps_output_magnitude_at_half_width():
 def test_coordinate_noise_is_seeded():
     inr = WeightINR(SPACE, INRConfig(), bn=False)
     inr.init_grids(_truth(False))
-    a = inr.generate(SPACE.scaled(0.5), torch.Generator().manual_seed(3))
-    b = inr.generate(SPACE.scaled(0.5), torch.Generator().manual_seed(3))
+    a = inr.generate(SPACE.scaled(0.5), Jitter(torch.Generator().manual_seed(3)))
+    b = inr.generate(SPACE.scaled(0.5), Jitter(torch.Generator().manual_seed(3)))
     c = inr.generate(SPACE.scaled(0.5))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)

@@ -29,7 +29,7 @@ def test_materialised_network_is_plain_and_as_accurate_as_the_table(tiny_run):
     row = manifold.info.accuracy[2]
     net = manifold.materialize(row["config"])
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
-    assert abs(accuracy(net, ds.test, ds.norm) - row["top1"]) < 1e-6
+    assert abs(accuracy(net, ds.test, ds.norm) - row["top1"]) < 1e-4  # the table rounds to 4 places
 
 
 def test_unseen_config_between_and_below_seen_widths_materialises(tiny_run):
@@ -46,7 +46,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_pa
     from metaforge.report import Reporter
     from metaforge.train.run import resume_run, train
 
-    _, reference, cfg = tiny_run
+    path, reference, cfg = tiny_run
+    base = path.with_name("tiny.run") / "base.safetensors"  # same weights: skip base training
 
     class Crash(Exception):
         pass
@@ -65,7 +66,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_pa
                     raise Crash
 
     out = tmp_path / "m.safetensors"
-    cfg = dataclasses.replace(cfg, save_every=5)
+    cfg = dataclasses.replace(cfg, save_every=5, base_path=str(base))
     with pytest.raises(Crash):
         train(cfg, out, reporter=CrashAt("manifold", 47))
     assert not out.exists()  # nothing half-written

@@ -22,7 +22,7 @@ from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import accuracy
 from metaforge.fold import fold_batchnorm
-from metaforge.inr import WeightINR
+from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text
 from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.model_io import load_model, save_model
@@ -182,7 +182,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
 
     cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
     cal_idx = torch.randperm(len(ds.train), generator=cal_gen)[: cfg.calibration_size]
-    calibration = ds.norm.apply(ds.train.images[cal_idx]).to(device) if cfg.bn_mode == "recalibrate" else None
+    calibration = ds.train.images[cal_idx].clone() if cfg.bn_mode == "recalibrate" else None
     widths, depths = seen_widths(space, cfg.seen_width_fracs), seen_depths(space)
     info = ManifoldInfo(
         dataset=ds.name, classes=ds.classes, normalization=ds.norm, bn_mode=cfg.bn_mode,
@@ -206,7 +206,6 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     info.accuracy = size_table(ema, ds, space, device, rep)
     info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
     ema.inr.cpu()
-    ema.calibration = None if calibration is None else calibration.cpu()
     save_manifold(ema, out)
     save_state(run_dir, {"phase": "done"})
     return ema
@@ -236,7 +235,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         n_vary = varying_stages(t, total, space.num_stages, cfg.incremental, cfg.incremental_frac)
         config = space.full if full else sample_config(space, widths, depths, n_vary, gen)
         set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=min(spe, total // 20)))
-        params = inr.generate(config, gen)
+        params = inr.generate(config, Jitter(gen))
         logits = functional_call(manifold.training_net(config), params, (x,))
         ce = loss_fn(logits, y)
         loss = ce + cfg.norm_reg * sum(params[n].norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
