@@ -6,7 +6,7 @@ import pytest
 
 from metaforge.train.config import TrainConfig
 
-TINY = dict(preset="tiny", base_epochs=10, epochs=12, seed=0, device="cpu")
+TINY = dict(preset="tiny", base_epochs=10, epochs=20, seed=0, device="cpu")
 
 
 @pytest.fixture(scope="session")
