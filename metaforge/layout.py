@@ -64,6 +64,11 @@ def layers(config: ArchConfig, in_channels: int) -> list[Layer]:
     return out
 
 
+def tensor_names(config: ArchConfig, in_channels: int, bn: bool) -> list[str]:
+    """Names of every tensor the INR generates for ``config``."""
+    return [n for layer in layers(config, in_channels) for n in (layer.weight_name, *layer.vector_names(bn))]
+
+
 def group_width(group: str, config: ArchConfig, in_channels: int, num_classes: int) -> int:
     """Number of channels of a group in ``config``."""
     if group == IMAGE:

@@ -45,31 +45,30 @@ def test_foreign_safetensors_file_is_rejected(tmp_path):
         load_manifold(foreign)
 
 
-def test_future_format_version_is_rejected(tiny_run, tmp_path):
-    path, _, _ = tiny_run
+def _rewritten(path, out, edit):
+    """A copy of manifold ``path`` whose header and tensors went through ``edit(meta, tensors)``."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata())
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta["format_version"] = "99"
-    future = tmp_path / "future.safetensors"
-    save_file(tensors, str(future), metadata=meta)
+    edit(meta, tensors)
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def test_future_format_version_is_rejected(tiny_run, tmp_path):
+    future = _rewritten(tiny_run[0], tmp_path / "future.safetensors", lambda meta, _: meta.update(format_version="99"))
     with pytest.raises(CheckpointError, match="format version '99'"):
         load_manifold(future)
 
 
 def test_nan_weights_are_rejected(tiny_run, tmp_path):
-    path, _, _ = tiny_run
-    from safetensors import safe_open
+    def poison(_meta, tensors):
+        name = next(k for k in tensors if k.startswith("inr.") and tensors[k].is_floating_point())
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    name = next(k for k in tensors if k.startswith("inr.") and tensors[k].is_floating_point())
-    tensors[name] = torch.full_like(tensors[name], float("nan"))
-    bad = tmp_path / "nan.safetensors"
-    save_file(tensors, str(bad), metadata=meta)
+    bad = _rewritten(tiny_run[0], tmp_path / "nan.safetensors", poison)
     with pytest.raises(CheckpointError, match="non-finite"):
         load_manifold(bad)
 

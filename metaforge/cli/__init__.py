@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning library errors into one line and an exit code."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # returns the code of a typer.Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except MetaforgeError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)

@@ -35,6 +35,11 @@ def print_result(result, console: Console | None = None) -> None:
     console.print(f"budget: latency {b.latency_ms or '-'} ms ({stat}), memory {b.memory_mb or '-'} MB, "
                   f"accuracy floor {b.accuracy_floor:g}; {result.evaluated} configs looked at "
                   f"({result.method}) in {result.seconds:.1f} s")
+    from metaforge.fit.latency import runtime_available
+
+    if result.pick and result.pick.latency_source == "roofline" and runtime_available(result.profile) is None:
+        console.print(f"[dim]latency from the analytic roofline; a table measured on the device predicts far better: "
+                      f"`metaforge profile measure {result.profile.name} --manifold {result.manifold} --out TABLE`, then --table TABLE[/]")
     if result.pick and result.feasible:
         p = result.pick
         console.print(f"[bold]pick[/]: {p.config}  val top-1 {p.accuracy:.4f}, {p.latency_ms:.4g} ms {stat} "

@@ -24,6 +24,7 @@ from metaforge.evaluate import accuracy
 from metaforge.fold import fold_batchnorm
 from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text
+from metaforge.layout import tensor_names
 from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.model_io import load_model, save_model
 from metaforge.nets import ResNet
@@ -128,6 +129,11 @@ def ground_truth(cfg: TrainConfig, base: ResNet) -> tuple[ResNet, dict[str, torc
     return truth, {k: v.detach().clone() for k, v in truth.state_dict().items()}
 
 
+def tensor_variances(truth: dict[str, torch.Tensor], space: ArchSpace, bn: bool) -> dict[str, torch.Tensor]:
+    """Per generated tensor, the variance of its ground truth (the unit of the reconstruction loss)."""
+    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, space.in_channels, bn)}
+
+
 def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], var: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean over tensors of the squared error relative to the tensor's variance."""
     return sum(((params[n] - truth[n]) ** 2).mean() / var[n] for n in var) / len(var)
@@ -140,8 +146,7 @@ def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor],
     inr.fit_scales(truth)
     inr.init_codes(truth)
     inr.init_grids(truth)
-    names = list(inr.generate(space.full).keys())
-    var = {n: truth[n].var().clamp_min(1e-8) for n in names}
+    var = tensor_variances(truth, space, inr.bn)
     opt = torch.optim.Adam(inr.parameters(), lr=cfg.recon_lr)
     steps = cfg.recon_steps_resolved
     rep.phase("INR initialisation", steps)
@@ -223,7 +228,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         pos = Position(state["epoch"], state["step"])
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
-    var = {n: t.var().clamp_min(1e-8) for n, t in truth.items() if n in inr.generate(space.full)}
+    var = tensor_variances(truth, space, inr.bn)
     loss_fn = nn.CrossEntropyLoss()
     smallest_seen = ArchConfig(tuple(w[0] for w in widths), tuple(d[0] for d in depths))
     rep.phase("manifold", total, pos.global_step(spe))

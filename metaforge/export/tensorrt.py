@@ -1,0 +1,158 @@
+"""ONNX prepared for a device's TensorRT version, checked on CPU; an engine only where TensorRT and a GPU are.
+
+On any machine: the ONNX is written at the target's opset and fixed batch; its opset and every op
+are checked against the versioned table ``trt_ops.yaml``; polygraphy lints it when installed; the
+exact ``trtexec`` command for the device goes to ``build_engine.sh``. With ``tensorrt`` importable
+and a CUDA GPU present the engine is built (timing cache saved; int8 with an entropy calibrator on
+training samples) and run for the same checks; otherwise engine checks are ``not-run``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from metaforge.export import INPUT_NAME, ExportError, ModelSpec
+from metaforge.export.checks import Check
+from metaforge.io import atomic_write, atomic_write_text
+from metaforge.targets import Target
+
+OPS_TABLE = Path(__file__).with_name("trt_ops.yaml")
+
+
+@lru_cache(maxsize=None)
+def _table() -> dict:
+    import yaml
+
+    return yaml.safe_load(OPS_TABLE.read_text())["versions"]
+
+
+def op_table(version: str) -> dict:
+    """The op-support entry of a TensorRT version ("8.2.1" uses the "8.2" table)."""
+    versions = _table()
+    for key in (version, ".".join(version.split(".")[:2]), version.split(".")[0]):
+        if key in versions:
+            return versions[key]
+    raise ExportError(f"no ONNX op-support table for TensorRT {version} in {OPS_TABLE}; known: {', '.join(versions)} (add one)")
+
+
+def op_support_checks(onnx_path: str | Path, version: str) -> list[Check]:
+    """The file's opset and ops against TensorRT ``version``'s parser (no GPU needed)."""
+    from metaforge.export.onnx import onnx_ops
+
+    table = op_table(version)
+    opset, ops = onnx_ops(onnx_path)
+    lo, hi = table["opset"]
+    checks = [Check("tensorrt.opset", "pass" if lo <= opset <= hi else "fail",
+                    f"opset {opset}; TensorRT {version} parses {lo}..{hi}")]
+    supported, unsupported = set(table["supported"]), set(table["unsupported"])
+    bad = [op for op in ops if op in unsupported]
+    unknown = [op for op in ops if op not in supported and op not in unsupported]
+    restricted = [f"{op} ({table['restrictions'][op]})" for op in ops if op in table.get("restrictions", {})]
+    if bad or unknown:
+        detail = "; ".join(filter(None, [f"unsupported by TensorRT {version}: {', '.join(bad)}" if bad else "",
+                                         f"not in the table: {', '.join(unknown)}" if unknown else ""]))
+    else:
+        detail = f"{len(ops)} op types supported: {', '.join(ops)}"
+    if restricted:
+        detail += f"; restrictions: {'; '.join(restricted)}"
+    checks.append(Check("tensorrt.ops", "fail" if bad or unknown else "pass", detail))
+    return checks
+
+
+def polygraphy_lint(onnx_path: str | Path) -> Check:
+    """``polygraphy check lint`` (ONNX checker + ONNX Runtime node by node) when polygraphy is installed."""
+    exe = shutil.which("polygraphy") or str(Path(sys.executable).with_name("polygraphy"))
+    if not Path(exe).is_file():
+        return Check("tensorrt.polygraphy_lint", "not-run", "polygraphy is not installed: pip install 'metaforge[tensorrt]'")
+    report = Path(onnx_path).with_name("polygraphy_lint.json")
+    proc = subprocess.run([exe, "check", "lint", str(onnx_path), "-o", str(report)], capture_output=True, text=True, timeout=300)
+    try:
+        summary = json.loads(report.read_text()).get("summary", {})
+    except (OSError, json.JSONDecodeError):
+        summary = {}
+    finally:
+        report.unlink(missing_ok=True)
+    failing = summary.get("failing", [])
+    ok = proc.returncode == 0 and not failing
+    detail = f"{len(summary.get('passing', []))} nodes pass" + (f", failing: {', '.join(failing)}" if failing else "")
+    if proc.returncode != 0 and not failing:
+        detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+    return Check("tensorrt.polygraphy_lint", "pass" if ok else "fail", detail)
+
+
+def trtexec_command(target: Target, onnx_name: str, shape: tuple[int, ...], dynamic: bool = False) -> str:
+    """The exact command that builds the engine on the device (trtexec ships with TensorRT)."""
+    major_minor = tuple(int(v) for v in (target.tensorrt_version or "8.2").split(".")[:2] + ["0"])[:2]
+    workspace = (f"--workspace={target.workspace_mb}" if major_minor < (8, 4)
+                 else f"--memPoolSize=workspace:{target.workspace_mb}M")
+    parts = ["trtexec", f"--onnx={onnx_name}", "--saveEngine=model.engine", workspace, "--timingCacheFile=timing.cache"]
+    if dynamic:  # a fixed-batch ONNX carries its shapes; trtexec wants --shapes only for dynamic ones
+        parts.append(f"--shapes={INPUT_NAME}:{'x'.join(map(str, shape))}")
+    if target.precision == "fp16":
+        parts.append("--fp16")
+    if target.precision == "int8":
+        parts += ["--int8", "--calib=calibration.cache"]
+    return " ".join(parts)
+
+
+def prepare_tensorrt(model: nn.Module, spec: ModelSpec, target: Target, out_dir: str | Path,
+                     calibration: torch.Tensor | None, notes: list[str]):
+    """Write the prepared ONNX and build script; returns (artifact, checks, engine runner or None)."""
+    from metaforge.export.onnx import export_onnx
+
+    out_dir = Path(out_dir)
+    batch = target.fixed_batch or 1
+    artifact = export_onnx(model, spec, out_dir / "model.onnx", target.opset, batch)
+    artifact.format, artifact.precision = "tensorrt", target.precision
+    checks = op_support_checks(artifact.path, target.tensorrt_version or "")
+    checks.append(polygraphy_lint(artifact.path))
+    shape = (batch, *spec.input_shape)
+    command = trtexec_command(target, "model.onnx", shape)
+    script = (f"#!/bin/sh\n# Build the {target.precision} engine on the device itself (TensorRT {target.tensorrt_version}):\n"
+              f"# engines are specific to the GPU and the TensorRT version.\nset -e\ncd \"$(dirname \"$0\")\"\n{command}\n")
+    atomic_write_text(out_dir / "build_engine.sh", script)
+    if calibration is not None:
+        data = calibration.numpy().astype(np.float32)
+        atomic_write(out_dir / "calibration.npy", lambda p: p.write_bytes(_npy_bytes(data)))
+        notes.append(f"int8: {len(data)} training samples saved to calibration.npy for the device's calibrator")
+    reason = engine_unavailable()
+    if reason:
+        checks.append(Check("tensorrt.engine", "not-run", f"{reason}; build on the device with build_engine.sh"))
+        checks.append(Check("tensorrt.engine_parity", "not-run", "parity and accuracy were measured on the prepared ONNX in onnxruntime"))
+        return artifact, checks, None
+    from metaforge.export.tensorrt_engine import build_engine, engine_runner
+
+    engine_path = out_dir / "model.engine"
+    build_engine(Path(artifact.path), engine_path, target, calibration, out_dir / "timing.cache")
+    checks.append(Check("tensorrt.engine", "pass", f"built {engine_path.name} ({target.precision}, workspace {target.workspace_mb} MB)"))
+    checks.append(Check("tensorrt.engine_parity", "pass", "parity and accuracy below were measured on the engine"))
+    artifact.path, artifact.notes = str(engine_path), artifact.notes + [f"prepared ONNX: {out_dir / 'model.onnx'}"]
+    return artifact, checks, engine_runner(engine_path, batch)
+
+
+def engine_unavailable() -> str:
+    """Why no engine can be built here ("" when TensorRT and a CUDA GPU are both present)."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "tensorrt is not installed here"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU here"
+    return ""
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()

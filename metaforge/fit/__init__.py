@@ -1,0 +1,205 @@
+"""``fit(manifold, profile)``: the most accurate config of a manifold within a device's budgets.
+
+Costs come from the cost model (:mod:`metaforge.fit.latency`, :mod:`metaforge.fit.memory`):
+a per-layer table when one is given, else the profile's roofline. With ``measure=True`` the pick
+is re-measured in the real runtime and, while it misses the budget, replaced by the next most
+accurate candidate (a bounded walk). A budget no config can meet raises
+:class:`InfeasibleBudget` (exit code 3) at once, carrying the nearest feasible config and its cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from metaforge.errors import MetaforgeError
+from metaforge.fit import shapes
+from metaforge.fit.latency import Measurement, MeasureError, measure_one, roofline_ms, runtime_available
+from metaforge.fit.memory import predict_memory
+from metaforge.fit.search import AccuracyCache, Evaluator, search
+from metaforge.fit.shapes import Layer
+from metaforge.fit.table import LatencyTable
+from metaforge.profiles import Budget, Profile, load_profile
+from metaforge.report import Reporter
+from metaforge.space import ArchConfig
+
+__all__ = ["Candidate", "FitResult", "InfeasibleBudget", "fit", "pareto_front"]
+
+LatencySource = Callable[[list[Layer]], tuple[float, str]]
+Measurer = Callable[..., Measurement]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A config with its accuracy and cost; every number says where it came from."""
+
+    config: ArchConfig
+    accuracy: float
+    latency_ms: float
+    latency_source: str  # "measured", "table" or "roofline"
+    memory_mb: float
+    memory_source: str  # "measured", "table" or "analytic"
+    params: int
+    mflops: float
+
+    def within(self, budget: Budget) -> bool:
+        """Within the latency and memory budgets (the accuracy floor is checked apart)."""
+        return ((budget.latency_ms is None or self.latency_ms <= budget.latency_ms)
+                and (budget.memory_mb is None or self.memory_mb <= budget.memory_mb))
+
+
+@dataclass
+class FitResult:
+    profile: Profile
+    budget: Budget
+    manifold: str
+    pick: Candidate | None
+    feasible: bool
+    pareto: list[Candidate]
+    evaluated: int
+    method: str
+    seconds: float
+    message: str = ""
+    measured: list[Candidate] = field(default_factory=list)  # the walk of --measure, in order
+
+
+class InfeasibleBudget(MetaforgeError):
+    """No config meets the budget; ``result.pick`` is the nearest feasible config and its cost."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, result: FitResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def pareto_front(cands: list[Candidate]) -> list[Candidate]:
+    """Configs no other beats on accuracy, latency and memory at once; by latency."""
+    def dominates(a: Candidate, b: Candidate) -> bool:
+        ge = a.accuracy >= b.accuracy and a.latency_ms <= b.latency_ms and a.memory_mb <= b.memory_mb
+        return ge and (a.accuracy > b.accuracy or a.latency_ms < b.latency_ms or a.memory_mb < b.memory_mb)
+    return sorted((c for c in cands if not any(dominates(o, c) for o in cands)), key=lambda c: (c.latency_ms, -c.accuracy))
+
+
+def _in_space(space, config: ArchConfig) -> bool:
+    try:
+        space.check(config)
+        return True
+    except MetaforgeError:
+        return False
+
+
+def _limits(budget: Budget) -> str:
+    parts = [f"latency <= {budget.latency_ms:g} ms ({budget.latency_stat})" if budget.latency_ms else "",
+             f"memory <= {budget.memory_mb:g} MB" if budget.memory_mb else ""]
+    return " and ".join(p for p in parts if p) or "no limit"
+
+
+def _cost(c: Candidate) -> str:
+    return (f"'{c.config}' at {c.latency_ms:.4g} ms ({c.latency_source}), {c.memory_mb:.4g} MB ({c.memory_source}), "
+            f"val top-1 {c.accuracy:.4f}")
+
+
+def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: float | None = None,
+        memory_mb: float | None = None, accuracy_floor: float | None = None, table: str | Path | None = None,
+        measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
+        max_evals: int = 300, time_cap_s: float = 120.0, reporter: Reporter | None = None,
+        latency_source: LatencySource | None = None, measurer: Measurer | None = None) -> FitResult:
+    """Pick the most accurate config of ``manifold`` within ``profile``'s budgets (overridable).
+
+    ``latency_source(layers) -> (ms, source name)`` replaces the table / roofline prediction and
+    ``measurer(module, (C, H, W)) -> Measurement`` the ONNX Runtime measurement (tests use fakes).
+    """
+    from metaforge.checkpoint import load_manifold
+
+    t0 = time.monotonic()
+    rep = reporter or Reporter()
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    overrides = {k: v for k, v in (("latency_ms", latency_ms), ("memory_mb", memory_mb), ("accuracy_floor", accuracy_floor)) if v is not None}
+    try:
+        budget = dataclasses.replace(prof.budget, **overrides)
+    except ValueError as e:
+        raise MetaforgeError(f"bad budget override: {e}") from None
+    if measure and measurer is None and (reason := runtime_available(prof)):
+        raise MeasureError(f"--measure is not possible here: {reason}")
+    m = load_manifold(manifold)
+    space, stat = m.space, budget.latency_stat
+    table_path = table or prof.table_path()
+    tab = LatencyTable.load(table_path) if table_path else None
+    if tab is not None and (tab.profile, tab.batch, tab.threads) != (prof.name, prof.batch, prof.device.threads):
+        raise MetaforgeError(f"latency table {table_path} was measured for {tab.profile} (batch {tab.batch}, {tab.threads} threads), "
+                             f"not {prof.name} (batch {prof.batch}, {prof.device.threads} threads): "
+                             f"measure one with `metaforge profile measure {prof.name}`")
+    cache = AccuracyCache(manifold)
+    evaluator = Evaluator(m, cache)
+    costs: dict[ArchConfig, tuple] = {}
+
+    def cost(c: ArchConfig) -> tuple:
+        if c not in costs:
+            ls = shapes.layers(c, space)
+            if latency_source is not None:
+                lat = latency_source(ls)
+            else:
+                lat = (tab.predict_ms(ls, stat), "table") if tab else (roofline_ms(ls, prof), "roofline")
+            costs[c] = (*lat, *predict_memory(ls, prof, tab), shapes.params(ls), 2 * shapes.macs(ls) / 1e6)
+        return costs[c]
+
+    def candidate(c: ArchConfig) -> Candidate:
+        return Candidate(c, evaluator(c), *cost(c))
+
+    def result(pick, feasible, cands, method, message="", walk=()) -> FitResult:
+        return FitResult(prof, budget, str(manifold), pick, feasible, pareto_front(cands), len(cands), method,
+                         time.monotonic() - t0, message, list(walk))
+
+    slack = 1 + measure_margin if measure else 1.0
+    loose = dataclasses.replace(budget, latency_ms=budget.latency_ms and budget.latency_ms * slack,
+                                memory_mb=budget.memory_mb and budget.memory_mb * slack)
+    # An impossible budget is known before any search: the smallest config is the cheapest.
+    smallest = candidate(space.smallest)
+    if not smallest.within(loose):
+        cache.save()
+        msg = (f"no config of this manifold meets {_limits(budget)} on {prof.name}: the smallest, {_cost(smallest)}; "
+               f"raise the budget to at least that, or choose a faster device")
+        raise InfeasibleBudget(msg, result(smallest, False, [smallest], "none", msg))
+
+    fits = lambda c: Candidate(c, 0.0, *cost(c)).within(loose)  # noqa: E731
+    try:
+        scores, method = search(space, fits, evaluator, seed=seed, max_evals=max_evals, time_cap_s=time_cap_s, reporter=rep)
+    finally:
+        cache.save()
+    for key, acc in cache.values.items():  # configs of earlier searches cost nothing to consider
+        c = ArchConfig.parse(key)
+        if c not in scores and _in_space(space, c):
+            scores[c] = acc
+    cands = [Candidate(c, acc, *cost(c)) for c, acc in scores.items()]
+    ranking = sorted((c for c in cands if c.within(loose)), key=lambda c: (-c.accuracy, c.latency_ms))
+    if not measure:
+        ranking = [c for c in ranking if c.within(budget)]
+    good = [c for c in ranking if c.accuracy >= budget.accuracy_floor]
+    if not good:
+        near = ranking[0] if ranking else smallest
+        msg = (f"no config within {_limits(budget)} reaches the accuracy floor {budget.accuracy_floor:g} on {prof.name}: "
+               f"the most accurate is {_cost(near)}; lower the floor or raise the budget")
+        raise InfeasibleBudget(msg, result(near, False, cands, method, msg))
+    if not measure:
+        return result(good[0], True, cands, method)
+
+    walk: list[Candidate] = []
+    shape = (space.in_channels, space.image_size, space.image_size)
+    for c in good[:max_measure]:
+        rep.log(f"measuring '{c.config}' in ONNX Runtime")
+        net = m.materialize(c.config)
+        meas = measurer(net, shape) if measurer else measure_one(net, shape, prof)
+        mem = (meas.peak_mb, "measured") if meas.peak_mb is not None else (c.memory_mb, c.memory_source)
+        real = dataclasses.replace(c, latency_ms=meas.stat(stat), latency_source="measured", memory_mb=mem[0], memory_source=mem[1])
+        walk.append(real)
+        if real.within(budget):
+            cands = [real if x.config == real.config else x for x in cands]
+            return result(real, True, cands, method, walk=walk)
+    near = min(walk, key=lambda c: c.latency_ms)
+    msg = (f"none of the {len(walk)} most accurate candidates met {_limits(budget)} when measured on {prof.name}; "
+           f"the fastest measured was {_cost(near)}; raise the budget or re-measure the latency table")
+    raise InfeasibleBudget(msg, result(near, False, cands, method, msg, walk))

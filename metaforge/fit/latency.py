@@ -1,0 +1,122 @@
+"""Latency of a config, from three sources in order of trust: measured, table, roofline.
+
+- ``measured``: the network exported to ONNX and timed in a real ONNX Runtime session (warm-up,
+  many runs, p50/p90) in a fresh process, which also reports the session's peak memory;
+- ``table``: a per-layer table measured on the device by ``metaforge profile measure``
+  (:mod:`metaforge.fit.table`), interpolated;
+- ``roofline``: per layer max(compute time, memory time) + a fixed overhead per operator, from the
+  profile's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from metaforge.errors import MetaforgeError
+from metaforge.fit.shapes import Layer
+from metaforge.profiles import BYTES_PER, Profile
+
+WORKER = Path(__file__).with_name("ort_worker.py")
+
+
+class MeasureError(MetaforgeError):
+    """The runtime is not present here, or a measurement failed."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One model timed in ONNX Runtime: latency statistics in ms and peak memory in MB."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    runs: int
+    peak_mb: float | None
+
+    def stat(self, name: str) -> float:
+        return {"p50": self.p50_ms, "p90": self.p90_ms, "mean": self.mean_ms}[name]
+
+
+def roofline_ms(ls: list[Layer], profile: Profile) -> float:
+    """Analytic latency: every conv at max(compute, memory traffic) plus per-operator overhead."""
+    dev, b = profile.device, profile.batch
+    peak = dev.peak_gflops.get(profile.precision) or dev.peak_gflops.get("fp32")
+    if not peak:
+        raise MetaforgeError(f"profile {profile.name} gives no 'device.peak_gflops' for {profile.precision} or fp32: add one")
+    nbytes = BYTES_PER[profile.precision]
+    total = 0.0
+    for layer in ls:
+        for ci, co, k, o in layer.convs:
+            flops = 2.0 * b * o * o * co * ci * k * k
+            hw_in = layer.hw if k == 3 or layer.kind != "block" else o
+            traffic = nbytes * (b * (ci * hw_in * hw_in + co * o * o) + ci * co * k * k)
+            total += max(flops / (peak * 1e9 * dev.compute_efficiency), traffic / (dev.memory_bandwidth_gbs * 1e9))
+        total += layer.ops * dev.layer_overhead_us * 1e-6
+    return total * 1e3
+
+
+def runtime_available(profile: Profile) -> str | None:
+    """None if ``profile``'s runtime can be measured on this machine, else the reason it cannot."""
+    if not profile.device.local:
+        return (f"profile {profile.name} describes another device (device.local is false); its latency can only be "
+                "measured there, and metaforge measures ONNX Runtime only so far: use the roofline or a table")
+    if profile.format != "onnx":
+        return f"measuring is supported for ONNX Runtime targets only, and {profile.name} uses {profile.format}"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed here: pip install onnxruntime"
+    return None
+
+
+def export_onnx(module: nn.Module, shape: tuple[int, ...], batch: int, path: Path) -> Path:
+    """TorchScript-path export at opset 17 with a fixed batch (fast; the dynamo path is not needed)."""
+    module = module.eval().cpu()
+    x = torch.zeros((batch, *shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["output"])
+    return path
+
+
+def measure_modules(modules: list[nn.Module], shapes: list[tuple[int, ...]], profile: Profile, *,
+                    warmup: int = 20, rounds: int = 3, min_runs: int = 50,
+                    max_runs: int = 5000, min_seconds: float = 0.45) -> list[Measurement]:
+    """Export every module and time it in one fresh ONNX Runtime process: ``rounds`` rounds of
+    ``min_seconds / rounds`` each (at least ``min_runs`` runs), keeping the round with the lowest
+    p50. Peak memory is only meaningful for the first module of a process."""
+    reason = runtime_available(profile)
+    if reason:
+        raise MeasureError(reason)
+    with tempfile.TemporaryDirectory(prefix="metaforge-measure-") as tmp:
+        paths = [str(export_onnx(m, s, profile.batch, Path(tmp) / f"m{i}.onnx")) for i, (m, s) in enumerate(zip(modules, shapes))]
+        request = {"models": paths, "shapes": [list(s) for s in shapes], "batch": profile.batch,
+                   "threads": profile.device.threads,
+                   "optimization": profile.device.ort_optimization, "warmup": warmup, "rounds": rounds, "min_runs": min_runs,
+                   "max_runs": max_runs, "min_seconds": min_seconds}
+        req_path = Path(tmp) / "request.json"
+        req_path.write_text(json.dumps(request))
+        proc = subprocess.run([sys.executable, str(WORKER), str(req_path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MeasureError(f"ONNX Runtime measurement failed: {last}")
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if len(rows) != len(modules):
+        raise MeasureError(f"ONNX Runtime measurement returned {len(rows)} results for {len(modules)} models")
+    return [Measurement(**r) for r in rows]
+
+
+def measure_one(module: nn.Module, shape: tuple[int, ...], profile: Profile, **kw) -> Measurement:
+    return measure_modules([module], [shape], profile, **kw)[0]

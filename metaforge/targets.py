@@ -1,0 +1,111 @@
+"""Export targets: a file format, a precision, a runtime and the tolerances an export must meet.
+
+A target is a YAML file (``targets/NAME.yaml`` at the repository root, or any path) read by the
+one strict loader (:mod:`metaforge.yamlconf`). Profiles name their target (``target: onnx-fp32``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import metaforge
+from metaforge.errors import MetaforgeError
+from metaforge.yamlconf import load_yaml_dataclass
+
+TARGETS_DIR = Path(metaforge.__file__).resolve().parent.parent / "targets"
+RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "tensorrt": "tensorrt"}
+
+
+class TargetError(MetaforgeError):
+    """A target name or file that cannot be used."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Gates an export must pass; ``None`` means the gate is not applied."""
+
+    max_abs_diff: float | None = None  # of the logits, against PyTorch
+    top1_agreement: float | None = None  # share of samples whose top-1 class matches PyTorch
+    sqnr_db: float | None = None  # minimum signal-to-quantisation-noise ratio of the logits
+    int8_accuracy_ratio: float | None = None  # artifact accuracy >= ratio x PyTorch accuracy
+
+    def __post_init__(self) -> None:
+        for name in ("top1_agreement", "int8_accuracy_ratio"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise ValueError(f"'tolerances.{name}' must lie in [0, 1], got {v}")
+        if self.max_abs_diff is not None and self.max_abs_diff < 0:
+            raise ValueError(f"'tolerances.max_abs_diff' must be 0 or more, got {self.max_abs_diff}")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    format: Literal["onnx", "tflite", "tensorrt"]
+    precision: Literal["fp32", "fp16", "int8"]
+    tolerances: Tolerances
+    description: str = ""
+    runtime: str = ""  # defaults to the format's runtime
+    opset: int = 17  # ONNX opset (onnx and tensorrt)
+    batch: int | str = "dynamic"  # "dynamic" or a fixed batch size baked into the file
+    calibration_samples: int = 256  # int8: representative samples drawn from the training split
+    parity_samples: int = 1000  # held-out samples compared (all of the split if it has fewer)
+    tensorrt_version: str | None = None  # tensorrt: the version on the device, e.g. "8.2"
+    workspace_mb: int = 256  # tensorrt: builder workspace
+    fast_precisions: tuple[str, ...] = ("fp32", "fp16", "int8")  # what the device runs fast
+    path: str = field(default="", compare=False)  # set by the loader
+
+    def __post_init__(self) -> None:
+        if not self.runtime:
+            object.__setattr__(self, "runtime", RUNTIMES[self.format])
+        if isinstance(self.batch, str) and self.batch != "dynamic":
+            raise ValueError(f"'batch' must be 'dynamic' or a positive integer, got {self.batch!r}")
+        if isinstance(self.batch, int) and self.batch < 1:
+            raise ValueError(f"'batch' must be 'dynamic' or a positive integer, got {self.batch}")
+        if self.format == "tensorrt" and not self.tensorrt_version:
+            raise ValueError("a tensorrt target needs 'tensorrt_version' (the version on the device, e.g. '8.2')")
+        if self.calibration_samples < 1 or self.parity_samples < 1:
+            raise ValueError("'calibration_samples' and 'parity_samples' must be at least 1")
+        if not 7 <= self.opset <= 25:
+            raise ValueError(f"'opset' must lie in 7..25, got {self.opset}")
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size baked into the artifact, or None when it is dynamic."""
+        return None if self.batch == "dynamic" else int(self.batch)
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+def list_targets() -> list[str]:
+    """Names of the targets shipped in ``targets/``."""
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """A target by path, else by name in ``targets/``."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        path = TARGETS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            names = ", ".join(list_targets()) or "none"
+            raise TargetError(f"no target {str(name_or_path)!r}: give a target file or one of: {names}")
+    import dataclasses
+
+    return dataclasses.replace(load_yaml_dataclass(path, Target), path=str(path))
+
+
+def default_target(fmt: str, precision: str) -> Target:
+    """The shipped target for a format and precision (``onnx`` + ``fp32`` -> ``onnx-fp32``)."""
+    name = f"{fmt}-{precision}"
+    if name not in list_targets():
+        valid = ", ".join(list_targets())
+        raise TargetError(f"no shipped target for --format {fmt} --precision {precision}; shipped targets: {valid}")
+    return load_target(name)
