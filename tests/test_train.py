@@ -35,6 +35,8 @@ def test_materialised_network_is_plain_and_as_accurate_as_the_table(tiny_run):
 def test_unseen_config_between_and_below_seen_widths_materialises(tiny_run):
     _, manifold, _ = tiny_run
     space = manifold.space
+    assert manifold.default_samples(space.smallest) == manifold.info.samples > 1  # below: box filter
+    assert manifold.default_samples(space.scaled(0.625)) == 1  # between seen widths: cell centres
     for config in (space.smallest, space.scaled(0.625)):
         assert not manifold.is_seen(config)
         out = manifold.materialize(config)(torch.randn(2, 1, 8, 8))

@@ -17,7 +17,7 @@ from metaforge.manifold import Manifold
 def print_table(manifold: Manifold, console: Console | None = None) -> None:
     console = console or Console()
     info = manifold.info
-    console.print(f"dataset [bold]{info.dataset}[/] ({len(info.classes)} classes), BN mode {info.bn_mode}, K={info.samples}")
+    console.print(f"dataset [bold]{info.dataset}[/] ({len(info.classes)} classes), BN mode {info.bn_mode}, K={info.samples} below the seen widths")
     console.print(f"space {manifold.space.describe()}  (full '{manifold.space.full}')")
     seen = "; ".join(f"stage {s}: w {list(w)} d {list(d)}" for s, (w, d) in enumerate(zip(info.seen_widths, info.seen_depths)))
     console.print(f"seen in training: {seen}")

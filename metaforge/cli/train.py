@@ -26,7 +26,7 @@ def train(
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Learning rate of the INR (AdamW).")] = 2e-3,
-    samples: Annotated[int, typer.Option(help="K: noisy coordinate samples averaged per materialisation (1 = cell centres).")] = 4,
+    samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Channel-permutation smoothing of the base network.")] = True,
     incremental: Annotated[bool, typer.Option(help="Stage-wise incremental training, shallow to deep.")] = True,
     limit: Annotated[Optional[int], typer.Option(help="Use at most this many training samples (quick runs).")] = None,
