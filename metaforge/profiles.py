@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 
 from metaforge.errors import MetaforgeError
-from metaforge.yamlconf import YamlConfigError, load_yaml_dataclass
+from metaforge.yamlconf import YamlConfigError, find_yaml, load_yaml_dataclass, shipped_names
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -99,17 +99,12 @@ class Profile:
 
 def list_profiles() -> list[str]:
     """Names of the profiles shipped in ``profiles/``."""
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    return shipped_names(PROFILES_DIR)
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """A profile by path, else by name in ``profiles/``; the target is resolved and checked."""
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            names = ", ".join(list_profiles()) or "none"
-            raise ProfileError(f"no profile {str(name_or_path)!r}: give a profile file or one of: {names}")
+    path = find_yaml(name_or_path, PROFILES_DIR, "profile", ProfileError)
     if _top_keys(path) & {"path", "format", "precision"}:
         raise YamlConfigError(f"{path}: 'path', 'format' and 'precision' are set by the loader, not the file")
     profile = load_yaml_dataclass(path, Profile)

@@ -12,7 +12,7 @@ from typing import Literal
 
 import metaforge
 from metaforge.errors import MetaforgeError
-from metaforge.yamlconf import load_yaml_dataclass
+from metaforge.yamlconf import find_yaml, load_yaml_dataclass, shipped_names
 
 TARGETS_DIR = Path(metaforge.__file__).resolve().parent.parent / "targets"
 RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "tensorrt": "tensorrt"}
@@ -86,17 +86,12 @@ class Target:
 
 def list_targets() -> list[str]:
     """Names of the targets shipped in ``targets/``."""
-    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+    return shipped_names(TARGETS_DIR)
 
 
 def load_target(name_or_path: str | Path) -> Target:
     """A target by path, else by name in ``targets/``."""
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        path = TARGETS_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            names = ", ".join(list_targets()) or "none"
-            raise TargetError(f"no target {str(name_or_path)!r}: give a target file or one of: {names}")
+    path = find_yaml(name_or_path, TARGETS_DIR, "target", TargetError)
     import dataclasses
 
     return dataclasses.replace(load_yaml_dataclass(path, Target), path=str(path))

@@ -25,6 +25,23 @@ class YamlConfigError(MetaforgeError):
     exit_code = 2
 
 
+def shipped_names(folder: Path) -> list[str]:
+    """Names of the YAML files shipped in ``folder`` (profiles/, targets/)."""
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def find_yaml(name_or_path: str | Path, folder: Path, kind: str, error: type[MetaforgeError]) -> Path:
+    """A file path as given, else ``folder/NAME.yaml``; else ``error`` listing the shipped names."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    path = folder / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = ", ".join(shipped_names(folder)) or "none"
+        raise error(f"no {kind} {str(name_or_path)!r}: give a {kind} file or one of: {names}")
+    return path
+
+
 def load_yaml_dataclass(path: str | Path, cls: type[T]) -> T:
     """Read ``path`` and build ``cls`` from it strictly."""
     path = Path(path)
