@@ -112,3 +112,16 @@ def test_base_of_another_shape_is_rejected(tiny_run, tmp_path):
     base = path.with_name("tiny.run") / "base.safetensors"
     with pytest.raises(ConfigError, match="needs 'w=16,32,64 d=3,3,3'"):
         train(dataclasses.replace(cfg, preset="resnet20", base_path=str(base)), tmp_path / "x.safetensors")
+
+
+def test_distillation_from_the_base_network_trains(tiny_run, tmp_path):
+    """--distill 1: the task loss is only the KL to the base network; sizes still learn."""
+    from metaforge.train.run import train
+
+    path, _, cfg = tiny_run
+    base = path.with_name("tiny.run") / "base.safetensors"
+    manifold = train(dataclasses.replace(cfg, distill=1.0, epochs=4, base_path=str(base)), tmp_path / "kd.safetensors")
+    rows = {r["config"]: r["top1"] for r in manifold.info.accuracy}
+    assert rows["w=8,16,32 d=2,2,2"] >= 0.9 and rows["w=6,12,24 d=2,2,2"] >= 0.8, rows
+    with pytest.raises(ConfigError, match="--distill"):
+        TrainConfig(distill=1.5)

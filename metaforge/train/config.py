@@ -35,6 +35,7 @@ class TrainConfig:
     norm_reg: float = 1e-4  # x sum of unsquared weight norms (NeuMeta)
     recon_weight: float = 1.0  # reconstruction to the base weights, on full-size steps
     full_every: int = 4  # every n-th step trains the full size
+    distill: float = 0.0  # weight of KL to the base network's predictions (1 - distill on cross-entropy)
     incremental: bool = True  # stage-wise, shallow to deep
     incremental_frac: float = 0.4  # share of manifold epochs spent before the whole space varies
     seen_width_fracs: tuple[float, ...] = (0.5, 0.75, 1.0)
@@ -56,6 +57,8 @@ class TrainConfig:
         for name in ("base_epochs", "recon_steps"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ConfigError(f"--distill must lie in [0, 1], got {self.distill}")
         if not self.seen_width_fracs or not all(0 < f <= 1 for f in self.seen_width_fracs):
             raise ConfigError(f"seen width fractions must lie in (0, 1], got {self.seen_width_fracs}")
 

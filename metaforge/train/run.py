@@ -204,7 +204,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
     if not (state and state.get("phase") == "manifold"):
         rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
-    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep)
+    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval())
 
     rep.log("evaluating the accuracy-vs-size table on the test split")
     info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
@@ -216,8 +216,12 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     return ema
 
 
-def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path, state: dict | None, rep: Reporter) -> None:
-    """Train the INR through the generated networks, one random seen config per step."""
+def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path, state: dict | None, rep: Reporter, teacher: nn.Module | None = None) -> None:
+    """Train the INR through the generated networks, one random seen config per step.
+
+    With ``cfg.distill`` > 0, the task loss mixes cross-entropy with the KL divergence to the base
+    network's predictions on the same (augmented) batch: every size learns from the full one.
+    """
     space, inr = manifold.space, manifold.inr
     widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
     opt = torch.optim.AdamW(inr.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -243,7 +247,13 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         params = inr.generate(config, Jitter(gen))
         logits = functional_call(manifold.training_net(config), params, (x,))
         ce = loss_fn(logits, y)
-        loss = ce + cfg.norm_reg * sum(params[n].norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
+        task = ce
+        if teacher is not None and cfg.distill > 0:
+            with torch.no_grad():
+                soft = teacher(x).softmax(1)
+            kd = nn.functional.kl_div(logits.log_softmax(1), soft, reduction="batchmean")
+            task = (1 - cfg.distill) * ce + cfg.distill * kd
+        loss = task + cfg.norm_reg * sum(params[n].norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
         if full and cfg.recon_weight > 0:
             loss = loss + cfg.recon_weight * recon_loss(params, truth, var)
         opt.zero_grad(set_to_none=True)
