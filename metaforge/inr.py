@@ -82,16 +82,10 @@ class WeightINR(nn.Module):
     def __init__(self, space: ArchSpace, cfg: INRConfig, bn: bool) -> None:
         super().__init__()
         self.space, self.cfg, self.bn = space, cfg, bn
-        full = space.full
-        self.slots = layers(full, space.in_channels)
+        self.slots = layers(space.full, space.in_channels)
         self.slot_index = {layer.path: i for i, layer in enumerate(self.slots)}
         groups = {g for layer in self.slots for g in (layer.out_group, layer.in_group)}
-        self.codes = nn.ParameterDict(
-            {
-                _key(g): nn.Parameter(torch.randn(group_width(g, full, space.in_channels, space.num_classes), cfg.code_dim))
-                for g in sorted(groups)
-            }
-        )
+        self.codes = nn.ParameterDict({_key(g): nn.Parameter(torch.randn(self._width(g), cfg.code_dim)) for g in sorted(groups)})
         self.slot_emb = nn.Parameter(0.1 * torch.randn(len(self.slots), cfg.slot_dim))
         axis_dim = cfg.code_dim + 1 + 2 * cfg.fourier_bands
         self.inp_out = nn.Linear(axis_dim, cfg.hidden, bias=False)
@@ -151,6 +145,8 @@ class WeightINR(nn.Module):
         """Outputs in normalised units, per layer: (layer, weights [Cout, Cin, T], vectors [Cout, P], Cout, Cin)."""
         sp = self.space
         pre, grids = [], []
+        zero = torch.zeros(1, device=self.freqs.device)
+        blank = self.inp_in(torch.cat([zero.expand(self.cfg.code_dim), self._fourier(zero)[0]]))  # a vector query's input axis
         for layer in layers(config, sp.in_channels):
             slot = self.slot_index[layer.path]
             c_out = group_width(layer.out_group, config, sp.in_channels, sp.num_classes)
@@ -164,7 +160,6 @@ class WeightINR(nn.Module):
             ctx = torch.stack([stage_ctx, stage_ctx + torch.tensor([0.0, 0.0, 0.0, 1.0], device=f_out.device)])
             ctx = self.inp_ctx(torch.cat([ctx[:, :3], self.slot_emb[slot].expand(2, -1), ctx[:, 3:]], dim=1))
             a, b = self.inp_out(f_out), self.inp_in(f_in)
-            blank = self.inp_in(torch.cat([torch.zeros(self.cfg.code_dim, device=f_out.device), self._fourier(torch.zeros(1, device=f_out.device))[0]]))
             pre.append((a[:, None, :] + b[None, :, :] + ctx[0]).reshape(c_out * c_in, -1))
             pre.append(a + blank + ctx[1])
             grids.append((layer, slot, r_out, r_in, c_out, c_in))
