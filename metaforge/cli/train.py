@@ -29,6 +29,7 @@ def train(
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Channel-permutation smoothing of the base network.")] = True,
     distill: Annotated[float, typer.Option(help="Weight of distillation from the base network's predictions (0 = cross-entropy only).")] = 0.0,
+    sandwich: Annotated[bool, typer.Option(help="Also train the smallest seen size regularly (every 4th step, between full-size steps).")] = False,
     incremental: Annotated[bool, typer.Option(help="Stage-wise incremental training, shallow to deep.")] = True,
     limit: Annotated[Optional[int], typer.Option(help="Use at most this many training samples (quick runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of splits, initialisation and sampling.")] = 0,
@@ -50,7 +51,7 @@ def train(
             cfg = TrainConfig(
                 dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
                 batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
-                bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill,
+                bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
             )
             manifold = run_train(cfg, out, run_dir, rep)
     print_table(manifold)

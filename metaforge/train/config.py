@@ -35,6 +35,7 @@ class TrainConfig:
     norm_reg: float = 1e-4  # x sum of unsquared weight norms (NeuMeta)
     recon_weight: float = 1.0  # reconstruction to the base weights, on full-size steps
     full_every: int = 4  # every n-th step trains the full size
+    sandwich: bool = False  # and, half-way between, the smallest seen size
     distill: float = 0.0  # weight of KL to the base network's predictions (1 - distill on cross-entropy)
     incremental: bool = True  # stage-wise, shallow to deep
     incremental_frac: float = 0.4  # share of manifold epochs spent before the whole space varies

@@ -241,8 +241,9 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         full = t % cfg.full_every == 0
+        bottom = cfg.sandwich and t % cfg.full_every == cfg.full_every // 2
         n_vary = varying_stages(t, total, space.num_stages, cfg.incremental, cfg.incremental_frac)
-        config = space.full if full else sample_config(space, widths, depths, n_vary, gen)
+        config = space.full if full else sample_config(space, widths, depths, n_vary, gen, smallest=bottom)
         set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=min(spe, total // 20)))
         params = inr.generate(config, Jitter(gen))
         logits = functional_call(manifold.training_net(config), params, (x,))

@@ -36,12 +36,17 @@ def sample_config(
     depths: tuple[tuple[int, ...], ...],
     n_varying: int,
     gen: torch.Generator,
+    smallest: bool = False,
 ) -> ArchConfig:
-    """A random seen config whose first ``n_varying`` stages vary; later stages stay full."""
+    """A random seen config whose first ``n_varying`` stages vary; later stages stay full.
+
+    ``smallest`` takes the narrowest and shallowest seen choice for the varying stages instead
+    (the bottom slice of the "sandwich" of slimmable networks).
+    """
     w, d = list(space.max_widths), list(space.max_depths)
     for s in range(n_varying):
-        w[s] = widths[s][int(torch.randint(len(widths[s]), (1,), generator=gen))]
-        d[s] = depths[s][int(torch.randint(len(depths[s]), (1,), generator=gen))]
+        w[s] = widths[s][0 if smallest else int(torch.randint(len(widths[s]), (1,), generator=gen))]
+        d[s] = depths[s][0 if smallest else int(torch.randint(len(depths[s]), (1,), generator=gen))]
     return ArchConfig(tuple(w), tuple(d))
 
 
