@@ -91,7 +91,7 @@ def test_fold_mode_starts_exactly_at_the_smoothed_base_network(tiny_run):
     from metaforge.manifold import Manifold
     from metaforge.model_io import load_model
     from metaforge.report import Reporter
-    from metaforge.train.run import ground_truth, init_inr
+    from metaforge.train.init import ground_truth, init_inr
 
     path, trained, cfg = tiny_run
     base, _ = load_model(path.with_name("tiny.run") / "base.safetensors")

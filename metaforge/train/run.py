@@ -21,23 +21,20 @@ from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import accuracy
-from metaforge.fold import fold_batchnorm
 from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text
-from metaforge.layout import tensor_names
 from metaforge.manifold import Manifold, ManifoldInfo
-from metaforge.model_io import load_model, save_model
 from metaforge.nets import ResNet
-from metaforge.permute import permute_channels, smoothing_permutations
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace, make_space
+from metaforge.train.base import BASE_FILE, train_base
 from metaforge.train.config import TrainConfig
+from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_variances
 from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.sampling import evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
 from metaforge.train.state import STATE_FILE, load_state, save_state
 
 CONFIG_FILE = "config.json"
-BASE_FILE = "base.safetensors"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,96 +67,6 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
     if device:
         cfg = dataclasses.replace(cfg, device=device)
     return train(cfg, out, run_dir, reporter, resume=True)
-
-
-# ---- phase 1: the base network ------------------------------------------------------------
-def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir: Path, state: dict | None, rep: Reporter) -> ResNet:
-    """Train the full-size network with BatchNorm (or load ``--base``)."""
-    if cfg.base_path:
-        model, _ = load_model(cfg.base_path, device)
-        if model.config != space.full or model.norm != "batch" or model.in_channels != space.in_channels or model.num_classes != space.num_classes:
-            raise ConfigError(
-                f"--base {cfg.base_path} is '{model.config}' (norm={model.norm}, {model.in_channels} in, "
-                f"{model.num_classes} classes); this run needs '{space.full}' with BatchNorm, "
-                f"{space.in_channels} in, {space.num_classes} classes"
-            )
-        return model
-    if (run_dir / BASE_FILE).exists():
-        return load_model(run_dir / BASE_FILE, device)[0]
-    torch.manual_seed(cfg.seed)
-    model = ResNet(space.full, space.in_channels, space.num_classes, "batch").to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.base_lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    pos = Position()
-    if state and state.get("phase") == "base":
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        pos = Position(state["epoch"], state["step"])
-    spe = steps_per_epoch(ds, cfg.batch_size)
-    total = cfg.base_epochs * spe
-    rep.phase("base network", total, pos.global_step(spe))
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        model.train()
-        set_lr(opt, cosine_lr(t, total, cfg.base_lr, warmup=spe))
-        loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        rep.advance(1, loss=loss.item())
-        return {}
-
-    def save(p: Position) -> None:
-        save_state(run_dir, {"phase": "base", "epoch": p.epoch, "step": p.step, "model": model.state_dict(), "opt": opt.state_dict()})
-
-    def end_epoch(epoch: int) -> None:
-        rep.log(f"base epoch {epoch}/{cfg.base_epochs}: val top-1 {accuracy(model, ds.val, ds.norm, device=device):.4f}")
-
-    run_phase(ds, cfg.batch_size, cfg.seed, cfg.base_epochs, pos, device, step, save, cfg.save_every, end_epoch)
-    save_model(model, run_dir / BASE_FILE, {"dataset": ds.name})
-    return model.eval()
-
-
-# ---- phase 2: ground truth and INR initialisation -----------------------------------------
-def ground_truth(cfg: TrainConfig, base: ResNet) -> tuple[ResNet, dict[str, torch.Tensor]]:
-    """The network the INR starts from: BN folded (or kept, for recalibration), channels smoothed."""
-    truth = fold_batchnorm(base) if cfg.bn_mode == "fold" else copy.deepcopy(base).eval()
-    if cfg.permute:
-        truth = permute_channels(truth, smoothing_permutations(truth))
-    return truth, {k: v.detach().clone() for k, v in truth.state_dict().items()}
-
-
-def tensor_variances(truth: dict[str, torch.Tensor], space: ArchSpace, bn: bool) -> dict[str, torch.Tensor]:
-    """Per generated tensor, the variance of its ground truth (the unit of the reconstruction loss)."""
-    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, space.in_channels, bn)}
-
-
-def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], var: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over tensors of the squared error relative to the tensor's variance."""
-    return sum(((params[n] - truth[n]) ** 2).mean() / var[n] for n in var) / len(var)
-
-
-def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor], device, rep: Reporter) -> tuple[WeightINR, float]:
-    """An INR that reproduces the full-size ground truth (codes from PCA, then regression)."""
-    torch.manual_seed(cfg.seed)
-    inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
-    inr.fit_scales(truth)
-    inr.init_codes(truth)
-    inr.init_grids(truth)
-    var = tensor_variances(truth, space, inr.bn)
-    opt = torch.optim.Adam(inr.parameters(), lr=cfg.recon_lr)
-    steps = cfg.recon_steps_resolved
-    rep.phase("INR initialisation", steps)
-    with torch.no_grad():
-        loss = recon_loss(inr.generate(space.full), truth, var)
-    for t in range(steps):
-        set_lr(opt, cosine_lr(t, steps, cfg.recon_lr, warmup=min(50, steps // 10)))
-        loss = recon_loss(inr.generate(space.full), truth, var)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        rep.advance(1, recon=loss.item())
-    return inr, loss.item()
 
 
 # ---- phase 3: the manifold --------------------------------------------------------------
