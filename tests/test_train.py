@@ -74,6 +74,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_pa
     assert not out.exists()  # nothing half-written
     resumed = resume_run(out.with_name("m.run"))
     assert out.exists()
+    written = out.stat().st_mtime_ns
+    again = resume_run(out.with_name("m.run"))  # a finished run: loaded, not retrained
+    assert out.stat().st_mtime_ns == written and again.info.accuracy == resumed.info.accuracy
     x = torch.randn(8, 1, 8, 8)
     for config in (resumed.space.full, resumed.space.smallest):
         torch.testing.assert_close(resumed.materialize(config)(x), reference.materialize(config)(x), atol=1e-4, rtol=1e-4)
@@ -96,7 +99,7 @@ def test_fold_mode_starts_exactly_at_the_smoothed_base_network(tiny_run):
     path, trained, cfg = tiny_run
     base, _ = load_model(path.with_name("tiny.run") / "base.safetensors")
     fold_cfg = dataclasses.replace(cfg, bn_mode="fold")
-    _, truth = ground_truth(fold_cfg, base)
+    truth = ground_truth(fold_cfg, base)
     inr, error = init_inr(fold_cfg, trained.space, truth, "cpu", Reporter())
     assert error < 1e-8
     manifold = Manifold(inr, dataclasses.replace(trained.info, bn_mode="fold"), calibration=None)

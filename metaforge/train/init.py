@@ -17,12 +17,12 @@ from metaforge.train.config import TrainConfig
 from metaforge.train.loop import cosine_lr, set_lr
 
 
-def ground_truth(cfg: TrainConfig, base: ResNet) -> tuple[ResNet, dict[str, torch.Tensor]]:
-    """The network the INR starts from: BN folded (or kept, for recalibration), channels smoothed."""
+def ground_truth(cfg: TrainConfig, base: ResNet) -> dict[str, torch.Tensor]:
+    """The tensors the INR starts from: BN folded (or kept, for recalibration), channels smoothed."""
     truth = fold_batchnorm(base) if cfg.bn_mode == "fold" else copy.deepcopy(base).eval()
     if cfg.permute:
         truth = permute_channels(truth, smoothing_permutations(truth))
-    return truth, {k: v.detach().clone() for k, v in truth.state_dict().items()}
+    return {k: v.detach().clone() for k, v in truth.state_dict().items()}
 
 
 def tensor_variances(truth: dict[str, torch.Tensor], space: ArchSpace, bn: bool) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from metaforge.checkpoint import save_manifold
+from metaforge.checkpoint import load_manifold, save_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
@@ -69,7 +69,6 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
     return train(cfg, out, run_dir, reporter, resume=True)
 
 
-# ---- phase 3: the manifold --------------------------------------------------------------
 def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, reporter: Reporter | None = None, resume: bool = False) -> Manifold:
     """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold."""
     rep = reporter or Reporter()
@@ -80,6 +79,8 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     state = load_state(run_dir) if resume else None
+    if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
+        return load_manifold(out, device)
     if not resume:  # a fresh run: forget an earlier run's state in the same folder
         for name in (STATE_FILE, BASE_FILE):
             (run_dir / name).unlink(missing_ok=True)
@@ -90,7 +91,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     base = train_base(cfg_run, ds, space, device, run_dir, state, rep)
     base_val = accuracy(base, ds.val, ds.norm, device=device)
     rep.log(f"base network '{space.full}': val top-1 {base_val:.4f}")
-    _, truth = ground_truth(cfg_run, base)
+    truth = ground_truth(cfg_run, base)
 
     cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
     cal_idx = torch.randperm(len(ds.train), generator=cal_gen)[: cfg.calibration_size]
@@ -101,7 +102,8 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         seen_widths=widths, seen_depths=depths, samples=cfg.samples, train_config=cfg.to_dict(),
     )
 
-    if state and state.get("phase") == "manifold":
+    in_manifold_phase = bool(state and state.get("phase") == "manifold")
+    if in_manifold_phase:
         inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
         inr.load_state_dict(state["inr"])
     else:
@@ -109,7 +111,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         rep.log(f"INR initialised: relative reconstruction error {final_recon:.4f}")
     manifold = Manifold(inr, info, calibration)
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
-    if not (state and state.get("phase") == "manifold"):
+    if not in_manifold_phase:
         rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
     train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval())
 
@@ -123,6 +125,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     return ema
 
 
+# ---- the manifold phase -------------------------------------------------------------------
 def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path, state: dict | None, rep: Reporter, teacher: nn.Module | None = None) -> None:
     """Train the INR through the generated networks, one random seen config per step.
 
