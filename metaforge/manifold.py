@@ -64,7 +64,7 @@ class Manifold:
         )
 
     def training_net(self, config: ArchConfig) -> nn.Module:
-        """A weightless module for ``functional_call`` with generated tensors (cached per config)."""
+        """The module ``functional_call`` runs with generated tensors in place of its own (cached per config)."""
         net = self._nets.get(config)
         if net is None:
             norm = "batch-stateless" if self.inr.bn else "none"
@@ -77,7 +77,7 @@ class Manifold:
     def default_samples(self, config: ArchConfig) -> int:
         """K for ``config``: cell centres within the seen widths, a K-sample box filter below them.
 
-        Measured on digits and Fashion-MNIST (docs/METHOD.md): averaging gains 12-17 points below
+        Measured on digits and Fashion-MNIST (docs/METHOD.md): averaging gains 10-17 points below
         the narrowest seen width and costs 0-2 points at and between seen widths.
         """
         below = any(w < min(seen) for w, seen in zip(config.widths, self.info.seen_widths))
