@@ -155,22 +155,42 @@ def test_cli_json_plot_and_exit_code(manifold_path, tmp_path):
 
 def test_measured_table_predicts_onnxruntime(tmp_path):
     """A coarse table (2 widths per stage, short timings) still predicts a held-out network."""
-    from metaforge.fit.latency import measure_one
+    from metaforge.fit.latency import Timing, measure_one
     from metaforge.fit.memory import predict_memory
     from metaforge.fit.table import LatencyTable, build_table
     from metaforge.profiles import load_profile
 
     prof = load_profile("host-cpu")
     space = make_space("tiny", 1, 10, 8)
-    table = build_table(prof, space, points=2, calibration=3, min_seconds=0.06, min_runs=20)
+    quick = Timing(bursts=8)
+    table = build_table(prof, space, points=2, calibration=3, timing=quick)
     loaded = LatencyTable.load(table.save(tmp_path / "t.json"))
     c = ArchConfig.parse("w=5,10,20 d=2,1,2")
     ls = shapes.layers(c, space)
     assert loaded.predict_ms(ls, "p50") == pytest.approx(table.predict_ms(ls, "p50"))
-    m = measure_one(ResNet(c, 1, 10), (1, 8, 8), prof, min_seconds=0.1, min_runs=20)
+    m = measure_one(ResNet(c, 1, 10), (1, 8, 8), prof, timing=quick)
     assert loaded.predict_ms(ls, "p50") == pytest.approx(m.p50_ms, rel=0.5)  # coarse and noisy: a sanity bound
     mb, source = predict_memory(ls, prof, loaded)
     assert source == "table" and mb == pytest.approx(m.peak_mb, rel=0.3)
+
+
+def test_quiet_stats_ignore_a_slow_regime():
+    """Bursts timed while a neighbour slowed the machine do not move the statistics."""
+    import importlib.util
+
+    import numpy as np
+
+    from metaforge.fit.latency import WORKER
+
+    spec = importlib.util.spec_from_file_location("ort_worker", WORKER)
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    rng = np.random.default_rng(0)
+    quiet = [list(1e-4 * (1 + 0.02 * rng.random(20))) for _ in range(10)]
+    slow = [list(1.7e-4 * (1 + 0.02 * rng.random(20))) for _ in range(20)]  # two thirds of the window slowed
+    s = worker.quiet_stats(slow[:10] + quiet + slow[10:], 0.25, np)
+    assert 0.1 <= s["p50_ms"] <= 0.102 and s["p90_ms"] <= 0.102 and s["runs"] == 600
+    assert worker.quiet_stats(quiet, 1.0, np)["p50_ms"] == pytest.approx(float(np.median(np.concatenate(quiet))) * 1e3)
 
 
 def test_accuracy_cache_is_tied_to_the_manifold_file(tmp_path):

@@ -1,7 +1,8 @@
 """Latency of a config, from three sources in order of trust: measured, table, roofline.
 
 - ``measured``: the network exported to ONNX and timed in a real ONNX Runtime session (warm-up,
-  many runs, p50/p90) in a fresh process, which also reports the session's peak memory;
+  many short interleaved bursts, p50/p90 of the quietest quarter) in a fresh process, which also
+  reports the session's peak memory;
 - ``table``: a per-layer table measured on the device by ``metaforge profile measure``
   (:mod:`metaforge.fit.table`), interpolated;
 - ``roofline``: per layer max(compute time, memory time) + a fixed overhead per operator, from the
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -91,32 +93,57 @@ def export_onnx(module: nn.Module, shape: tuple[int, ...], batch: int, path: Pat
     return path
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How the worker times: many short bursts per model, interleaved, statistics from the quietest
+    ``quiet_frac`` of them (see ``ort_worker.py`` for why). The defaults give every model at least
+    ``bursts * min_burst_runs`` = 210 timed runs."""
+
+    warmup: int = 10
+    bursts: int = 30
+    burst_seconds: float = 0.004
+    min_burst_runs: int = 7
+    max_burst_runs: int = 200
+    quiet_frac: float = 0.25
+    window_seconds: float = 1.5  # the bursts of few models are spread over at least this long
+
+
 def measure_modules(modules: list[nn.Module], shapes: list[tuple[int, ...]], profile: Profile, *,
-                    warmup: int = 20, rounds: int = 3, min_runs: int = 50,
-                    max_runs: int = 5000, min_seconds: float = 0.45) -> list[Measurement]:
-    """Export every module and time it in one fresh ONNX Runtime process: ``rounds`` rounds of
-    ``min_seconds / rounds`` each (at least ``min_runs`` runs), keeping the round with the lowest
-    p50. Peak memory is only meaningful for the first module of a process."""
+                    memory: bool = False, timing: Timing = Timing()) -> list[Measurement]:
+    """Export every module and time them together in one fresh ONNX Runtime process, interleaved.
+
+    With ``memory``, each module's peak memory is read in a process of its own (the first model
+    of a process is the only one whose peak is its own)."""
     reason = runtime_available(profile)
     if reason:
         raise MeasureError(reason)
     with tempfile.TemporaryDirectory(prefix="metaforge-measure-") as tmp:
         paths = [str(export_onnx(m, s, profile.batch, Path(tmp) / f"m{i}.onnx")) for i, (m, s) in enumerate(zip(modules, shapes))]
-        request = {"models": paths, "shapes": [list(s) for s in shapes], "batch": profile.batch,
-                   "threads": profile.device.threads,
-                   "optimization": profile.device.ort_optimization, "warmup": warmup, "rounds": rounds, "min_runs": min_runs,
-                   "max_runs": max_runs, "min_seconds": min_seconds}
-        req_path = Path(tmp) / "request.json"
-        req_path.write_text(json.dumps(request))
-        proc = subprocess.run([sys.executable, str(WORKER), str(req_path)], capture_output=True, text=True)
+        rows = _run_worker(paths, shapes, profile, Path(tmp), timing, memory=memory and len(paths) == 1)
+        if memory and len(paths) > 1:
+            quick = dataclasses.replace(timing, bursts=1, window_seconds=0.0)
+            peaks = [_run_worker([p], [s], profile, Path(tmp), quick, memory=True)[0]["peak_mb"] for p, s in zip(paths, shapes)]
+            rows = [{**r, "peak_mb": pk} for r, pk in zip(rows, peaks)]
+    return [Measurement(**r) for r in rows]
+
+
+def _run_worker(paths: list[str], shapes: list[tuple[int, ...]], profile: Profile, tmp: Path, timing: Timing,
+                memory: bool) -> list[dict]:
+    request = {"models": paths, "shapes": [list(s) for s in shapes], "batch": profile.batch,
+               "threads": profile.device.threads, "optimization": profile.device.ort_optimization,
+               "memory": memory, **dataclasses.asdict(timing)}
+    req_path = tmp / "request.json"
+    req_path.write_text(json.dumps(request))
+    proc = subprocess.run([sys.executable, str(WORKER), str(req_path)], capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise MeasureError(f"ONNX Runtime measurement failed: {last}")
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    if len(rows) != len(modules):
-        raise MeasureError(f"ONNX Runtime measurement returned {len(rows)} results for {len(modules)} models")
-    return [Measurement(**r) for r in rows]
+    if len(rows) != len(paths):
+        raise MeasureError(f"ONNX Runtime measurement returned {len(rows)} results for {len(paths)} models")
+    return rows
 
 
-def measure_one(module: nn.Module, shape: tuple[int, ...], profile: Profile, **kw) -> Measurement:
-    return measure_modules([module], [shape], profile, **kw)[0]
+def measure_one(module: nn.Module, shape: tuple[int, ...], profile: Profile, timing: Timing = Timing()) -> Measurement:
+    """One network's latency and peak memory, alone in a fresh process."""
+    return measure_modules([module], [shape], profile, memory=True, timing=timing)[0]

@@ -15,6 +15,7 @@ import platform
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
@@ -27,6 +28,9 @@ from metaforge.nets import BasicBlock, ConvUnit, ResNet
 from metaforge.profiles import Profile
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace
+
+if TYPE_CHECKING:
+    from metaforge.fit.latency import Timing
 
 SCHEMA = "metaforge-latency-table/1"
 STATS = ("p50", "p90")
@@ -165,41 +169,36 @@ def random_configs(space: ArchSpace, n: int, seed: int, exclude: set = frozenset
 
 
 def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration: int = 8, seed: int = 1234,
-                reporter: Reporter | None = None, **timing) -> LatencyTable:
-    """Measure a table for ``profile`` (its runtime must be on this machine) covering ``space``;
-    ``timing`` goes to :func:`metaforge.fit.latency.measure_modules` (e.g. ``min_seconds``)."""
-    from metaforge.fit.latency import MeasureError, measure_modules, measure_one, runtime_available
+                reporter: Reporter | None = None, timing: "Timing | None" = None) -> LatencyTable:
+    """Measure a table for ``profile`` (its runtime must be on this machine) covering ``space``.
+
+    A one-op model, every layer shape and the calibration networks are timed in one runtime
+    process, interleaved (:mod:`metaforge.fit.ort_worker`), so that the layers and the networks
+    they must add up to are measured under the same conditions; peak memory of each calibration
+    network is then read in a process of its own."""
+    from metaforge.fit.latency import MeasureError, Timing, measure_modules, runtime_available
     from metaforge.fit.memory import memory_terms
 
     if reason := runtime_available(profile):
         raise MeasureError(reason)
     rep = reporter or Reporter()
     grid = grid_layers(space, points)
-    rep.phase("layers", len(grid))
+    configs = random_configs(space, calibration, seed) + [space.smallest, space.full]
     shape = (space.in_channels, space.image_size, space.image_size)
-    rows, nulls = [], []
-    for i in range(0, len(grid), 16):  # one runtime process per chunk, each with a one-op model
-        chunk = grid[i:i + 16]
-        got = measure_modules([nn.ReLU()] + [layer_module(x) for x in chunk], [shape] + [(x.cin, x.hw, x.hw) for x in chunk], profile, **timing)
-        nulls.append(got[0])
-        rows += got[1:]
-        rep.advance(len(chunk))
+    modules = [nn.ReLU()] + [layer_module(x) for x in grid] + [ResNet(c, space.in_channels, space.num_classes) for c in configs]
+    shapes_in = [shape] + [(x.cin, x.hw, x.hw) for x in grid] + [shape] * len(configs)
+    rep.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)
+    got = measure_modules(modules, shapes_in, profile, memory=True, timing=timing or Timing())
+    rep.advance()
+    null, rows, meas = got[0], got[1:1 + len(grid)], got[1 + len(grid):]
     entries = {(x.kind, x.cin, x.cout, x.hw, x.stride): {"p50": r.p50_ms, "p90": r.p90_ms} for x, r in zip(grid, rows)}
     table = LatencyTable(profile.name, profile.batch, profile.device.threads, entries, machine=platform.processor() or platform.machine())
-    table.overhead = {s: float(np.median([m.stat(s) for m in nulls])) for s in STATS}
-    configs = random_configs(space, calibration, seed) + [space.smallest, space.full]
+    table.overhead = {s: null.stat(s) for s in STATS}
     table.calibration_configs = [str(c) for c in configs]
-    rep.phase("calibration networks", len(configs))
-    sums, meas, terms = {s: [] for s in STATS}, [], []
-    for c in configs:
-        ls = shapes.layers(c, space)
-        meas.append(measure_one(ResNet(c, space.in_channels, space.num_classes), shape, profile, **timing))
-        terms.append(memory_terms(ls, profile))
-        for s in STATS:
-            sums[s].append(table.predict_ms(ls, s))
-        rep.advance()
+    terms = [memory_terms(shapes.layers(c, space), profile) for c in configs]
     for s in STATS:
-        a = np.stack([sums[s], np.ones(len(configs))], 1)
+        sums = [table.predict_ms(shapes.layers(c, space), s) for c in configs]
+        a = np.stack([sums, np.ones(len(configs))], 1)
         scale, offset = np.linalg.lstsq(a, np.array([m.stat(s) for m in meas]), rcond=None)[0]
         table.calibration[s] = [float(scale), float(offset)]
     if all(m.peak_mb is not None for m in meas):
