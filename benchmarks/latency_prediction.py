@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("latency_prediction.json"))
     ap.add_argument("--fit-runs", type=int, default=0, help="fit --measure at this many budgets")
     ap.add_argument("--max-evals", type=int, default=150)
+    ap.add_argument("--alone", type=int, default=10,
+                    help="re-measure this many held-out configs alone, each in a process of its own (as fit --measure does)")
     args = ap.parse_args()
 
     profile = load_profile(args.profile)
@@ -77,6 +79,11 @@ def main() -> None:
         print(f"{str(c):<24} {m.p50_ms:9.4f} {pred_ms:9.4f} {100 * row['latency_err']:+6.1f}%   "
               f"{m.peak_mb or float('nan'):8.2f} {pred_mb:8.2f} {100 * (row['memory_err'] or float('nan')):+6.1f}%", flush=True)
 
+    alone = []
+    for r, c in zip(rows[: args.alone], held_out):
+        m = measure_one(ResNet(c, space.in_channels, space.num_classes), shape, profile)
+        r["alone_p50_ms"] = m.p50_ms
+        alone.append(m.p50_ms / r["measured_p50_ms"] - 1)
     lat = [abs(r["latency_err"]) for r in rows]
     mem = [abs(r["memory_err"]) for r in rows if r["memory_err"] is not None]
     summary = {
@@ -91,6 +98,7 @@ def main() -> None:
         "table_entries": len(table.entries),
         "table_seconds": table_seconds,
         "held_out_measure_seconds": measure_seconds,
+        "alone_vs_interleaved_max_abs_diff": max(map(abs, alone)) if alone else None,
     }
     doc = {"schema": "metaforge-latency-benchmark/1", "profile": profile.name, "manifold": str(args.manifold),
            "table": str(table_path), "threads": profile.device.threads, "summary": summary, "rows": rows}
@@ -100,6 +108,9 @@ def main() -> None:
     print(f"\nlatency p50 within +-10%: {100 * summary['latency_within_10pct']:.0f}% of {len(rows)} held-out configs "
           f"(+-5%: {100 * summary['latency_within_5pct']:.0f}%; median |err| {100 * summary['latency_median_abs_err']:.1f}%, "
           f"max {100 * summary['latency_max_abs_err']:.1f}%)")
+    if alone:
+        print(f"{len(alone)} configs re-measured alone in their own process: p50 within "
+              f"{100 * min(alone):+.1f}% .. {100 * max(alone):+.1f}% of the interleaved measurement")
     if mem:
         print(f"memory within +-15%: {100 * summary['memory_within_15pct']:.0f}% (median |err| "
               f"{100 * summary['memory_median_abs_err']:.1f}%)")

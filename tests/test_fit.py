@@ -113,13 +113,43 @@ def _measurer(results):
 
 
 def test_measure_walks_down_the_ranking(manifold_path):
-    measure, calls = _measurer([9.0, 9.0, 0.5])  # the two most accurate miss the budget when measured
-    r = fit(manifold_path, "host-cpu", latency_ms=1.0, measure=True, latency_source=lambda ls: (0.5, "fake"),
-            measurer=measure, max_evals=4)
-    assert len(calls) == 3 and [str(c.config) for c in r.measured] == calls
+    """The two most accurate candidates miss the budget when measured: the walk goes on down the
+    accuracy ranking and picks the next one that really fits."""
+    space = make_space("tiny", 1, 10, 8)
+    predicted = lambda ls: (shapes.params(ls) / 1e4, "fake")  # noqa: E731
+    budget = 0.6 * predicted(shapes.layers(space.full, space))[0]
+    calls = []
+
+    def measure(net, shape):
+        calls.append(str(net.config))
+        ms = 1.01 * budget if len(calls) <= 2 else predicted(shapes.layers(net.config, space))[0]
+        return Measurement(ms, ms, ms, 100, 5.0)
+
+    r = fit(manifold_path, "host-cpu", latency_ms=budget, measure=True, latency_source=predicted, measurer=measure, max_evals=40)
+    assert len(calls) >= 3 and [str(c.config) for c in r.measured] == calls
     accs = [c.accuracy for c in r.measured]
     assert accs == sorted(accs, reverse=True)
-    assert r.pick.config == r.measured[-1].config and r.pick.latency_source == "measured"
+    assert r.pick.config == r.measured[-1].config and r.pick.latency_source == "measured" and r.pick.latency_ms <= budget
+
+
+def test_measure_passes_over_what_the_measurements_rule_out(manifold_path):
+    """A prediction that runs 30% low: after the first miss, candidates whose prediction x 1.3 is
+    over the budget are passed over, and the pick is the most accurate of all that really fit."""
+    space = make_space("tiny", 1, 10, 8)
+    predicted = lambda ls: (shapes.params(ls) / 1e4, "fake")  # noqa: E731
+    true_ms = lambda c: 1.3 * predicted(shapes.layers(c, space))[0]  # noqa: E731
+    calls = []
+
+    def measure(net, shape):
+        calls.append(net.config)
+        return Measurement(true_ms(net.config), true_ms(net.config), true_ms(net.config), 100, 5.0)
+
+    budget = 0.6 * predicted(shapes.layers(space.full, space))[0]
+    r = fit(manifold_path, "host-cpu", latency_ms=budget, measure=True, latency_source=predicted, measurer=measure,
+            max_evals=40, measure_margin=0.5)
+    assert r.feasible and r.pick.latency_ms <= budget and len(calls) <= 2
+    really_fit = [acc for c, acc in AccuracyCache(manifold_path).values.items() if true_ms(ArchConfig.parse(c)) <= budget]
+    assert really_fit and r.pick.accuracy == max(really_fit)
 
 
 def test_measure_never_loops(manifold_path):
@@ -127,7 +157,12 @@ def test_measure_never_loops(manifold_path):
     with pytest.raises(InfeasibleBudget, match="when measured") as info:
         fit(manifold_path, "host-cpu", latency_ms=1.0, measure=True, max_measure=3,
             latency_source=lambda ls: (0.5, "fake"), measurer=measure, max_evals=4)
-    assert len(calls) == 3 and info.value.exit_code == 3
+    assert len(calls) == 1 and "passed over" in str(info.value) and info.value.exit_code == 3
+    measure, calls = _measurer([1.01])  # every one misses by a little: the cap ends the walk
+    with pytest.raises(InfeasibleBudget, match="when measured"):
+        fit(manifold_path, "host-cpu", latency_ms=1.0, measure=True, max_measure=3, measurer=measure, max_evals=40,
+            latency_source=lambda ls: (shapes.params(ls) / 1e4 / 3, "fake"), measure_margin=0.5)
+    assert len(calls) == 3
 
 
 def test_real_onnxruntime_measurement(manifold_path):

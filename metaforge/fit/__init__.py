@@ -103,6 +103,16 @@ def _cost(c: Candidate) -> str:
             f"val top-1 {c.accuracy:.4f}")
 
 
+def _least_ratio(walk: list[Candidate], costs: dict[ArchConfig, tuple]) -> float:
+    """The smallest ratio of measured to predicted latency among the candidates measured so far.
+
+    When the prediction runs low near the budget, the walk would spend its measurements on
+    candidates that all miss; a candidate whose prediction times this ratio is over the budget
+    is passed over (the most favourable ratio, so a candidate that could fit is never skipped
+    because of one unlucky measurement)."""
+    return min(c.latency_ms / costs[c.config][0] for c in walk)
+
+
 def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: float | None = None,
         memory_mb: float | None = None, accuracy_floor: float | None = None, table: str | Path | None = None,
         measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
@@ -188,8 +198,14 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
         return result(good[0], True, cands, method)
 
     walk: list[Candidate] = []
+    skipped = 0
     shape = (space.in_channels, space.image_size, space.image_size)
-    for c in good[:max_measure]:
+    for c in good:
+        if len(walk) == max_measure:
+            break
+        if walk and budget.latency_ms and c.latency_ms * _least_ratio(walk, costs) > budget.latency_ms:
+            skipped += 1  # even the most favourable measured/predicted ratio so far puts it over the budget
+            continue
         rep.log(f"measuring '{c.config}' in ONNX Runtime")
         net = m.materialize(c.config)
         meas = measurer(net, shape) if measurer else measure_one(net, shape, prof)
@@ -200,6 +216,7 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
             cands = [real if x.config == real.config else x for x in cands]
             return result(real, True, cands, method, walk=walk)
     near = min(walk, key=lambda c: c.latency_ms)
-    msg = (f"none of the {len(walk)} most accurate candidates met {_limits(budget)} when measured on {prof.name}; "
+    msg = (f"none of the {len(walk)} most accurate candidates met {_limits(budget)} when measured on {prof.name}"
+           f"{f' ({skipped} more were passed over: their prediction, corrected by the measurements, was over budget)' if skipped else ''}; "
            f"the fastest measured was {_cost(near)}; raise the budget or re-measure the latency table")
     raise InfeasibleBudget(msg, result(near, False, cands, method, msg, walk))
