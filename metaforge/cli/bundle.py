@@ -42,12 +42,12 @@ def bundle(
     Example: metaforge bundle --manifold m.safetensors --profile raspberry-pi-4 --sweep 8 --out pi4-bundle
     """
     from metaforge.bundle.build import BundleOptions, build_bundle
-    from metaforge.errors import MetaforgeError
+    from metaforge.bundle import BundleError
 
     try:
         opts = BundleOptions(sweep=sweep, samples=samples, warmup=warmup, runs=runs, max_evals=max_evals)
     except ValueError as e:
-        raise MetaforgeError(f"bad bundle option: {e}") from None
+        raise BundleError(f"bad bundle option: {e}") from None
     with RichReporter() as rep:
         path = build_bundle(manifold, profile, out, fit_json=fit, options=opts, force=force, reporter=rep)
     import json
