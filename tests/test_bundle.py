@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -189,24 +190,44 @@ def test_runner_source_is_python36():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_jetson_bundle_says_what_is_missing_and_ingest_refuses_other_runtimes(tiny_run, tmp_path):
+@pytest.fixture(scope="module")
+def nano(tiny_run, tmp_path_factory):
+    """A jetson-nano (TensorRT fp16) bundle: the ONNX prepared for TensorRT 8.2, the engine built on the device."""
     path, _, _ = tiny_run
-    fit_doc(path, "jetson-nano", tmp_path / "fit.json")
-    b = build_bundle(path, "jetson-nano", tmp_path / "bundle", fit_json=tmp_path / "fit.json")
+    tmp = tmp_path_factory.mktemp("nano")
+    fit_doc(path, "jetson-nano", tmp / "fit.json")
+    return build_bundle(path, "jetson-nano", tmp / "bundle", fit_json=tmp / "fit.json")
+
+
+def test_jetson_bundle_says_what_is_missing_and_ingest_refuses_other_runtimes(nano, tmp_path):
+    b = nano
     m = json.loads((b / "manifest.json").read_text())
     assert m["target"]["format"] == "tensorrt" and m["models"][0]["file"].endswith("model.onnx")
     assert (b / "models" / "pick" / "build_engine.sh").is_file()
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        r = run_bundle(b)  # no TensorRT here: the model is reported as not measured, with the reason
+        r = run_bundle(b, "--out", str(tmp_path / "r.json"))  # no TensorRT here: not measured, and why
         assert r.returncode == 1
-        (entry,) = json.loads((b / "results.json").read_text())["models"]
+        (entry,) = json.loads((tmp_path / "r.json").read_text())["models"]
         assert "tensorrt (Python bindings) is not installed" in entry["error"] and "latency" not in entry
-    r = run_bundle(b, "--backend", "onnxruntime", "--out", "ort.json")  # the same ONNX in onnxruntime, to check parity
+    r = run_bundle(b, "--backend", "onnxruntime", "--out", str(tmp_path / "ort.json"))  # the same ONNX, to check parity
     assert r.returncode == 0, r.stderr
     with pytest.raises(BundleError, match="timed in onnxruntime, not in the profile's runtime"):
-        ingest(b / "ort.json", "jetson-nano", out=tmp_path / "t.json")
+        ingest(tmp_path / "ort.json", "jetson-nano", out=tmp_path / "t.json")
+
+
+def test_runner_runs_under_a_real_python36(nano, tmp_path):
+    """JetPack 4.6's Python: set METAFORGE_TEST_PY36 to a python3.6 with numpy and onnxruntime (<= 1.10, opset <= 15)."""
+    py36 = os.environ.get("METAFORGE_TEST_PY36")
+    if not py36:
+        pytest.skip("set METAFORGE_TEST_PY36 to a Python 3.6 interpreter with numpy and onnxruntime")
+    r = subprocess.run([py36, "run.py", *RUN, "--backend", "onnxruntime", "--out", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, cwd=nano, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["device"]["python"].startswith("3.6.")
+    assert all(m["passed"] and m["latency"]["runs"] == 200 for m in res["models"])
 
 
 def test_tensorrt_branch_builds_and_times_an_engine(tiny_run, tmp_path):
@@ -232,5 +253,7 @@ def test_bad_inputs_are_one_line_errors(pi, host, tmp_path, capsys):
     code, _, err = main(capsys, "bundle", "--manifold", "x.safetensors", "--profile", "host-cpu", "--out", str(tmp_path / "b"),
                         "--runs", "10")
     assert code == 2 and "runs >= 200" in err and not (tmp_path / "b").exists()
+    with pytest.raises(BundleError, match="fitted for profile raspberry-pi-4, not host-cpu"):
+        build_bundle(host[0] / "x.safetensors", "host-cpu", tmp_path / "b2", fit_json=pi[0] / "fit.json")
     r = run_bundle(host[0] / "bundle", "--runs", "50")
     assert r.returncode == 2 and "at least 200" in r.stderr

@@ -128,8 +128,8 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
     prof = load_profile(profile)
-    space = load_manifold(manifold).space
     choice = choose_configs(manifold, prof, fit_json, opts, rep)
+    space = load_manifold(manifold).space
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

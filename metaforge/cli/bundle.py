@@ -33,16 +33,12 @@ def bundle(
 ) -> None:
     """Write a self-contained folder to copy to a device: models, samples, references, manifest, run.py.
 
-    On the device, `python3 run.py` (Python 3.6+, numpy and the device's runtime only; no pip, no
-    network) times every model (warm-up, then p50/p90/p99 of the timed runs), checks parity and
-    accuracy against the bundled references, records the device, runtime and clocks, and writes
-    results.json. Back here, `metaforge profile ingest results.json --profile NAME` turns it into
-    the profile's latency table.
+    On the device, `python3 run.py` (Python 3.6+, numpy and the device's runtime only; no pip, no network) times every model (warm-up, then p50/p90/p99 of the timed runs), checks parity and accuracy against the bundled references, records the device, runtime and clocks, and writes results.json. Back here, `metaforge profile ingest results.json --profile NAME` turns it into the profile's latency table.
 
     Example: metaforge bundle --manifold m.safetensors --profile raspberry-pi-4 --sweep 8 --out pi4-bundle
     """
-    from metaforge.bundle.build import BundleOptions, build_bundle
     from metaforge.bundle import BundleError
+    from metaforge.bundle.build import BundleOptions, build_bundle
 
     try:
         opts = BundleOptions(sweep=sweep, samples=samples, warmup=warmup, runs=runs, max_evals=max_evals)
@@ -68,9 +64,7 @@ def ingest(
 ) -> None:
     """Turn a device's measurements into the profile's latency table; show how far predictions were off.
 
-    The bundle timed whole networks; the table keeps per-layer entries (an existing table's, or the
-    roofline's on the manifold's layer grid) and fits `network = scale x sum(layers) + offset` to the
-    measurements. Pass the table to `metaforge fit --table` (or set the profile's latency_table).
+    The bundle timed whole networks; the table keeps per-layer entries (an existing table's, or the roofline's on the manifold's layer grid) and fits `network = scale x sum(layers) + offset` to the measurements. Pass the table to `metaforge fit --table` (or set the profile's latency_table).
     """
     from metaforge.bundle.ingest import Row
     from metaforge.bundle.ingest import ingest as run
