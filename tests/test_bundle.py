@@ -17,8 +17,9 @@ import pytest
 import torch
 
 from metaforge.bundle import BundleError
-from metaforge.bundle.build import RUNNER, BundleOptions, build_bundle
+from metaforge.bundle.build import RUNNER, BundleOptions, build_bundle, spread
 from metaforge.bundle.ingest import ingest
+from metaforge.errors import ConfigError
 
 FAST = dict(max_evals=8, time_cap_s=30.0)
 RUN = ("--runs", "200", "--warmup", "10")
@@ -162,6 +163,14 @@ def test_runner_handles_int8_tflite_in_litert(pi, tiny_run):
     assert fit["latency_ms"]["source"] == "table"
 
 
+def test_sweep_spreads_over_the_front_in_log_latency():
+    front = [(f"c{i}", ms) for i, ms in enumerate([0.01, 0.011, 0.012, 0.02, 0.04, 0.08, 0.081, 0.16])]
+    got = spread(front, 3, exclude="c7")
+    assert got == ["c0", "c4", "c6"]  # both ends of the front without the pick, and the nearest to the log-midpoint
+    assert spread(front, 20, exclude="c0") == [c for c, _ in front[1:]]  # fewer than asked: all of them
+    assert spread(front, 0, exclude="c0") == []
+
+
 def test_runner_parity_agrees_with_the_export_checks():
     from metaforge.export.checks import parity
 
@@ -242,7 +251,7 @@ def test_tensorrt_branch_builds_and_times_an_engine(tiny_run, tmp_path):
     assert entry["backend"] == "tensorrt" and entry["passed"] and (b / "timing.cache").is_file()
 
 
-def test_bad_inputs_are_one_line_errors(pi, host, tmp_path, capsys):
+def test_bad_inputs_are_one_line_errors(pi, host, tiny_run, tmp_path, capsys):
     code, _, err = main(capsys, "profile", "ingest", str(tmp_path / "nope.json"), "--profile", "host-cpu")
     assert code == 2 and err.count("\n") == 1 and "cannot read results" in err and "run.py" in err
     code, _, err = main(capsys, "profile", "ingest", str(pi[0] / "bundle" / "results.json"), "--profile", "host-cpu",
@@ -255,5 +264,10 @@ def test_bad_inputs_are_one_line_errors(pi, host, tmp_path, capsys):
     assert code == 2 and "runs >= 200" in err and not (tmp_path / "b").exists()
     with pytest.raises(BundleError, match="fitted for profile raspberry-pi-4, not host-cpu"):
         build_bundle(host[0] / "x.safetensors", "host-cpu", tmp_path / "b2", fit_json=pi[0] / "fit.json")
+    bad = tmp_path / "bad-fit.json"
+    bad.write_text(json.dumps({"profile": "host-cpu", "config": "w=99,99,99 d=1,1,1", "pareto": []}))
+    with pytest.raises(ConfigError, match="outside this manifold's space"):
+        build_bundle(tiny_run[0], "host-cpu", tmp_path / "b3", fit_json=bad)
+    assert not (tmp_path / "b3").exists() and not list(tmp_path.glob(".b3.*")), "a failed bundle left files behind"
     r = run_bundle(host[0] / "bundle", "--runs", "50")
     assert r.returncode == 2 and "at least 200" in r.stderr
