@@ -137,6 +137,7 @@ def test_ingest_then_fit_uses_the_measured_table(host, tiny_run, capsys):
     assert rms("after") <= rms("before")  # the fitted family contains the prediction it replaces
     fit = fit_doc(path, "host-cpu", tmp / "fit2.json", table=tmp / "table.json")
     assert fit["latency_ms"]["source"] == "table" and all(e["latency_ms"]["source"] == "table" for e in fit["pareto"])
+    assert fit["latency_table"] == str(tmp / "table.json")
     measured = {m["config"]: m["latency"]["p50_ms"] for m in json.loads((tmp / "bundle" / "results.json").read_text())["models"]}
     if fit["config"] in measured:  # the table now predicts what the device measured (within the fit's residual)
         assert fit["latency_ms"]["value"] == pytest.approx(measured[fit["config"]], rel=0.5)
