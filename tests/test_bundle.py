@@ -205,22 +205,25 @@ def nano(tiny_run, tmp_path_factory):
     """A jetson-nano (TensorRT fp16) bundle: the ONNX prepared for TensorRT 8.2, the engine built on the device."""
     path, _, _ = tiny_run
     tmp = tmp_path_factory.mktemp("nano")
-    fit_doc(path, "jetson-nano", tmp / "fit.json")
-    return build_bundle(path, "jetson-nano", tmp / "bundle", fit_json=tmp / "fit.json")
+    return build_bundle(path, "jetson-nano", tmp / "bundle", options=BundleOptions(sweep=1, **FAST))  # fitted now
 
 
 def test_jetson_bundle_says_what_is_missing_and_ingest_refuses_other_runtimes(nano, tmp_path):
     b = nano
     m = json.loads((b / "manifest.json").read_text())
     assert m["target"]["format"] == "tensorrt" and m["models"][0]["file"].endswith("model.onnx")
+    assert m["source"] == "profile jetson-nano" and m["models"][0]["predicted"]["fit"]["stat"] == "p90"
     assert (b / "models" / "pick" / "build_engine.sh").is_file()
     try:
         import tensorrt  # noqa: F401
     except ImportError:
         r = run_bundle(b, "--out", str(tmp_path / "r.json"))  # no TensorRT here: not measured, and why
         assert r.returncode == 1
-        (entry,) = json.loads((tmp_path / "r.json").read_text())["models"]
-        assert "tensorrt (Python bindings) is not installed" in entry["error"] and "latency" not in entry
+        entries = json.loads((tmp_path / "r.json").read_text())["models"]
+        assert [e["role"] for e in entries] == ["pick", "sweep"]
+        assert all("tensorrt (Python bindings) is not installed" in e["error"] and "latency" not in e for e in entries)
+        with pytest.raises(BundleError, match="has no measured model"):
+            ingest(tmp_path / "r.json", "jetson-nano", out=tmp_path / "t.json")
     r = run_bundle(b, "--backend", "onnxruntime", "--out", str(tmp_path / "ort.json"))  # the same ONNX, to check parity
     assert r.returncode == 0, r.stderr
     with pytest.raises(BundleError, match="timed in onnxruntime, not in the profile's runtime"):

@@ -494,7 +494,7 @@ def main(argv=None):
                 "" if entry["passed"] else "; GATE FAILED"))
         except Exception as e:
             errors += 1
-            entry = {"id": model["id"], "config": model["config"], "error": "%s: %s" % (type(e).__name__, e),
+            entry = {"id": model["id"], "role": model["role"], "config": model["config"], "error": "%s: %s" % (type(e).__name__, e),
                      "traceback": None if isinstance(e, Missing) else traceback.format_exc()}
             sys.stderr.write("  not measured: %s\n" % entry["error"])
         results["models"].append(entry)
