@@ -7,7 +7,7 @@ profile's roofline evaluated on the manifold's layer grid; its calibration
 ``network = scale x sum(layers) + offset`` is fitted to the measured networks by least squares on
 the *relative* error (budgets are ratios), falling back to a pure scale (geometric mean of
 measured / predicted) when the fit would predict a non-positive latency for the smallest config.
-Errors are reported before (what the bundle recorded as the prediction), after, and leave-one-out.
+Errors are reported before (the fit's prediction, else the bundle's), after, and leave-one-out.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def ingest(results: str | Path, profile: str | Path, *, out: str | Path | None =
             keep = lambda i: np.arange(len(raw)) != i  # noqa: E731
             loo[s] = [float(np.dot(fit_calibration(raw[keep(i)], meas[keep(i)], floor_raw)[:2], [raw[i], 1.0])) for i in range(len(raw))]
         table.calibration[s] = [scale, offset]
-    rows = [Row(m["id"], m["config"], float(m["latency"][f"{stat}_ms"]), _before(m, stat), (m.get("predicted") or {}).get("source", "?"),
+    rows = [Row(m["id"], m["config"], float(m["latency"][f"{stat}_ms"]), *_before(m, stat),
                 float(after[stat][i]), loo[stat][i] if stat in loo else None) for i, m in enumerate(usable)]
     table.calibration_configs = [m["config"] for m in usable]
     dev = doc.get("device", {})
@@ -160,6 +160,12 @@ def ingest(results: str | Path, profile: str | Path, *, out: str | Path | None =
     return result
 
 
-def _before(model: dict, stat: str) -> float | None:
-    v = (model.get("predicted") or {}).get(stat)
-    return float(v) if v is not None and math.isfinite(v) else None
+def _before(model: dict, stat: str) -> tuple[float | None, str]:
+    """What was predicted for the model before: the fit's own number when the bundle came from a fit
+    for this statistic (it may have used a table), else the bundle's prediction (table or roofline)."""
+    pred = model.get("predicted") or {}
+    fitted = pred.get("fit") or {}
+    if fitted.get("stat") == stat and fitted.get("value") is not None:
+        return float(fitted["value"]), f"fit: {fitted.get('source', '?')}"
+    v = pred.get(stat)
+    return (float(v), pred.get("source", "?")) if v is not None and math.isfinite(v) else (None, "none")

@@ -73,7 +73,7 @@ def ingest(
     pct = lambda v: "-" if v is None else f"{100 * v:+.1f}%"  # noqa: E731
     sources = sorted({row.before_source for row in r.rows})
     t = Table(title=f"{r.table.profile}: latency {r.stat} in ms, measured on {r.table.machine or 'the device'}; "
-                    f"before = the bundle's prediction ({', '.join(sources)})")
+                    f"before = what was predicted ({', '.join(sources)})")
     for col in ("model", "config", "measured", "before", "error", "after", "error", "leave-one-out"):
         t.add_column(col, justify="left" if col in ("model", "config") else "right", no_wrap=col == "config")
     for row in r.rows:
