@@ -23,7 +23,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from metaforge.cli import check, export, fit, info, materialize, profile, train  # noqa: F401  (commands register on import)
+    from metaforge.cli import bundle, check, export, fit, info, materialize, profile, train  # noqa: F401  (commands register on import)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,6 +40,8 @@ def print_result(result, console: Console | None = None) -> None:
     if result.pick and result.pick.latency_source == "roofline" and runtime_available(result.profile) is None:
         console.print(f"[dim]latency from the analytic roofline; a table measured on the device predicts far better: "
                       f"`metaforge profile measure {result.profile.name} --manifold {result.manifold} --out TABLE`, then --table TABLE[/]")
+    if result.latency_table:
+        console.print(f"latency table: {result.latency_table}")
     if result.pick and result.feasible:
         p = result.pick
         console.print(f"[bold]pick[/]: {p.config}  val top-1 {p.accuracy:.4f}, {p.latency_ms:.4g} ms {stat} "

@@ -64,6 +64,7 @@ class FitResult:
     seconds: float
     message: str = ""
     measured: list[Candidate] = field(default_factory=list)  # the walk of --measure, in order
+    latency_table: str | None = None  # the table file "table" latencies came from
 
 
 class InfeasibleBudget(MetaforgeError):
@@ -162,7 +163,7 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
 
     def result(pick, feasible, cands, method, message="", walk=()) -> FitResult:
         return FitResult(prof, budget, str(manifold), pick, feasible, pareto_front(cands), len(cands), method,
-                         time.monotonic() - t0, message, list(walk))
+                         time.monotonic() - t0, message, list(walk), str(table_path) if tab is not None else None)
 
     slack = 1 + measure_margin if measure else 1.0
     loose = dataclasses.replace(budget, latency_ms=budget.latency_ms and budget.latency_ms * slack,

@@ -5,8 +5,9 @@ Schema ``metaforge-fit/1``: ``profile``, ``target``, ``batch``, ``manifold``; th
 ``accuracy_split``), ``latency_ms`` {``value``, ``stat``, ``source``}, ``memory_mb`` {``value``,
 ``source``}, ``params``, ``mflops``; ``budget``; ``feasible`` (false: the pick is the nearest config
 and ``message`` says why); ``pareto`` and ``measured`` (the --measure walk), lists of entries with the
-pick's fields; ``search`` {``method``, ``evaluated``, ``seconds``}. Sources: latency ``measured`` |
-``table`` | ``roofline``, memory ``measured`` | ``table`` | ``analytic``.
+pick's fields; ``search`` {``method``, ``evaluated``, ``seconds``}; ``latency_table``, the file behind
+``table`` latencies (e.g. one that ``metaforge profile ingest`` wrote from a device's measurements) or
+null. Sources: latency ``measured`` | ``table`` | ``roofline``, memory ``measured`` | ``table`` | ``analytic``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def to_dict(r: FitResult) -> dict:
         "pareto": [candidate_dict(c, stat) for c in r.pareto],
         "measured": [candidate_dict(c, stat) for c in r.measured],
         "search": {"method": r.method, "evaluated": r.evaluated, "seconds": round(r.seconds, 3)},
+        "latency_table": r.latency_table,
     }
 
 

@@ -1,0 +1,228 @@
+"""``build_bundle``: the folder to copy to a device: models, held-out samples, references, manifest, runner.
+
+The models come from the export pipeline (each one exported and gated against PyTorch here first,
+its ``report.json`` kept beside it); the samples are the dataset's held-out test split (all of it
+when it has fewer than ``samples``) with every model's PyTorch logits as the reference. The folder
+is built in a temp dir beside ``out`` and renamed into place, so it is complete or absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from metaforge.bundle import MANIFEST_SCHEMA, BundleError
+from metaforge.profiles import Profile
+from metaforge.report import Reporter
+
+RUNNER = Path(__file__).with_name("runner.py")
+SAMPLES_FILE = "samples.npz"
+MIN_SAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    """What goes into a bundle beside the pick."""
+
+    sweep: int = 0  # more configs spread over the front (for ingest to calibrate on)
+    samples: int = MIN_SAMPLES  # held-out samples with references (all of the split if it has fewer)
+    warmup: int = 50  # the runner's defaults
+    runs: int = 1000
+    max_evals: int = 300  # of the fit run when no --fit document is given
+    time_cap_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.sweep < 0 or self.samples < 1 or self.warmup < 0 or self.runs < 200:
+            raise ValueError("sweep >= 0, samples >= 1, warmup >= 0 and runs >= 200 are required")
+
+
+@dataclass
+class Choice:
+    pick: str
+    sweep: list[str]
+    source: str
+    notes: list[str] = field(default_factory=list)
+    fitted: dict[str, dict] = field(default_factory=dict)  # config -> the fit's latency entry
+
+
+def spread(front: list[tuple[str, float]], n: int, exclude: str) -> list[str]:
+    """``n`` configs of ``front`` ((config, predicted ms)) spaced evenly in log latency."""
+    pool = sorted({c: ms for c, ms in front if c != exclude and ms > 0}.items(), key=lambda t: t[1])
+    if n >= len(pool):
+        return [c for c, _ in pool]
+    lo, hi = math.log(pool[0][1]), math.log(pool[-1][1])
+    chosen: list[str] = []
+    for t in np.linspace(lo, hi, n):
+        best = min((p for p in pool if p[0] not in chosen), key=lambda p: abs(math.log(p[1]) - t))
+        chosen.append(best[0])
+    return sorted(chosen, key=dict(pool).get)
+
+
+def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | None, opts: BundleOptions,
+                   reporter: Reporter) -> Choice:
+    """The pick and the sweep: from a fit document, else from a fit run now."""
+    if fit_json is not None:
+        from metaforge.export.job import pick_config
+
+        pick, _, source = pick_config(manifold, fit_json=fit_json)
+        doc = json.loads(Path(fit_json).read_text())
+        if doc.get("profile") not in (None, prof.name):
+            raise BundleError(f"{fit_json} was fitted for profile {doc.get('profile')}, not {prof.name}: "
+                              f"fit again with --profile {prof.name}")
+        entries = [e for e in doc.get("pareto", []) if e.get("config") and e.get("latency_ms")]
+        front = [(e["config"], float(e["latency_ms"]["value"])) for e in entries]
+        fitted = {e["config"]: e["latency_ms"] for e in entries + ([doc] if doc.get("latency_ms") else [])}
+        return Choice(pick, spread(front, opts.sweep, pick), source, fitted=fitted)
+    from metaforge.fit import InfeasibleBudget, fit
+
+    notes = []
+    try:
+        result = fit(manifold, prof, max_evals=opts.max_evals, time_cap_s=opts.time_cap_s, reporter=reporter)
+    except InfeasibleBudget as e:
+        result = e.result
+        notes.append(f"no config met the budget with the predicted latency ({e}); bundled the nearest, to measure it")
+    front = [(str(c.config), c.latency_ms) for c in result.pareto]
+    pick = str(result.pick.config)
+    fitted = {str(c.config): {"value": c.latency_ms, "stat": result.budget.latency_stat, "source": c.latency_source}
+              for c in [*result.pareto, result.pick]}
+    return Choice(pick, spread(front, opts.sweep, pick), f"profile {prof.name}", notes, fitted)
+
+
+def predictions(prof: Profile, space, configs: list[str]) -> dict[str, dict]:
+    """What metaforge predicts for each config on this profile now (its table, else the roofline)."""
+    from metaforge.fit import shapes
+    from metaforge.fit.latency import roofline_ms
+    from metaforge.fit.table import LatencyTable
+    from metaforge.space import ArchConfig
+
+    path = prof.table_path()
+    tab = LatencyTable.load(path) if path is not None and path.is_file() else None
+    out = {}
+    for c in configs:
+        ls = shapes.layers(ArchConfig.parse(c), space)
+        if tab is not None:
+            out[c] = {"p50": tab.predict_ms(ls, "p50"), "p90": tab.predict_ms(ls, "p90"), "source": "table", "table": str(path)}
+        else:
+            ms = roofline_ms(ls, prof)
+            out[c] = {"p50": ms, "p90": ms, "source": "roofline"}
+    return out
+
+
+def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, fit_json: str | Path | None = None,
+                 options: BundleOptions | None = None, force: bool = False, reporter: Reporter | None = None) -> Path:
+    """Write the bundle folder ``out`` for ``profile``; returns its path."""
+    from metaforge.checkpoint import load_manifold
+    from metaforge.profiles import load_profile
+
+    opts, rep, out = options or BundleOptions(), reporter or Reporter(), Path(out)
+    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
+    prof = load_profile(profile)
+    choice = choose_configs(manifold, prof, fit_json, opts, rep)
+    space = load_manifold(manifold).space
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise BundleError(f"cannot write {out}: {e.strerror}; choose a writable --out") from None
+    try:
+        manifest = _fill(tmp, manifold, prof, space, choice, opts, rep)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        shutil.copyfile(RUNNER, tmp / "run.py")
+        os.chmod(tmp / "run.py", 0o755)
+        (tmp / "README.txt").write_text(_readme(manifest))
+        os.chmod(tmp, 0o755)
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _fill(tmp: Path, manifold, prof: Profile, space, choice: Choice, opts: BundleOptions, rep: Reporter) -> dict:
+    """Export every model into ``tmp/models``, write the samples; return the manifest."""
+    import metaforge
+    from metaforge.export import GateFailed
+    from metaforge.export.job import load_job
+    from metaforge.export.pipeline import export_model, reference_logits, resolve_target
+    from metaforge.targets import load_target
+
+    target = resolve_target(load_target(prof.target), None, None)
+    configs = [("pick", choice.pick)] + [(f"s{i + 1:02d}", c) for i, c in enumerate(choice.sweep)]
+    predicted = predictions(prof, space, [c for _, c in configs])
+    models, refs, data = [], {}, None
+    rep.phase("exporting bundle models", len(configs))
+    for mid, cfg in configs:
+        job = load_job(manifold, target, cfg, choice.source)
+        res = export_model(job.model, job.spec, job.target, tmp / "models" / mid, job.data, reporter=rep)
+        if not res.passed:
+            raise GateFailed.from_report(res.report, res.report_path)
+        data = data or job.data
+        heldout = data.heldout
+        n = min(opts.samples, len(heldout))
+        x = data.norm.apply(heldout.images[:n])
+        refs[f"ref_{mid}"] = reference_logits(job.model, x).astype(np.float32)
+        art = res.report["artifact"]
+        models.append({
+            "id": mid, "role": "pick" if mid == "pick" else "sweep", "config": cfg, "format": target.format,
+            "precision": res.report["precision"], "file": str(res.artifact.relative_to(tmp)), "sha256": art["sha256"],
+            "layout": art["layout"], "batch": art["batch"] if isinstance(art["batch"], int) else None,
+            "inputs": art["inputs"], "outputs": art["outputs"],
+            "predicted": {**predicted[cfg], "fit": choice.fitted.get(cfg)},
+            "host_check": {"passed": res.passed, "parity": res.report["parity"], "accuracy": res.report["accuracy"]["artifact"]},
+        })
+        rep.advance()
+    labels = data.heldout.labels[:n].numpy().astype(np.int64)
+    np.savez(tmp / SAMPLES_FILE, x=x.numpy().astype(np.float32), labels=labels, **refs)
+    of = len(data.heldout)
+    note = (f"all {of} held-out test images (the split has fewer than {opts.samples})" if n == of and of < opts.samples
+            else f"the first {n} of {of} held-out test images")
+    ident = hashlib.sha256(json.dumps([m["sha256"] for m in models] + [time.time()]).encode()).hexdigest()[:16]
+    t = target
+    return {
+        "schema": MANIFEST_SCHEMA, "bundle_id": ident, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "metaforge_version": metaforge.__version__, "manifold": Path(manifold).name, "source": choice.source,
+        "profile": prof.name, "batch": prof.batch, "threads": prof.device.threads,
+        "ort_optimization": prof.device.ort_optimization,
+        "target": {"name": t.name, "format": t.format, "precision": t.precision, "runtime": t.runtime,
+                   "tolerances": dataclasses.asdict(t.tolerances),
+                   "tensorrt_version": t.tensorrt_version, "workspace_mb": t.workspace_mb, "batch": t.batch},
+        "budget": dataclasses.asdict(prof.budget), "space": space.to_dict(),
+        "samples": {"file": SAMPLES_FILE, "n": int(n), "split": data.heldout_name, "of": of, "note": note,
+                    "x": "normalised float32 N x C x H x W", "references": "PyTorch logits of the materialised model, key ref_<id>"},
+        "latency": {"warmup": opts.warmup, "runs": opts.runs},
+        "notes": choice.notes,
+        "models": models,
+    }
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Rename the finished ``tmp`` to ``out``; an old ``out`` is moved aside first, then removed."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old.{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _readme(m: dict) -> str:
+    runtime = {"onnx": "onnxruntime", "tflite": "tflite_runtime or ai_edge_litert",
+               "tensorrt": "TensorRT Python bindings with pycuda or cuda-python"}[m["target"]["format"]]
+    return (f"metaforge bundle {m['bundle_id']} for profile {m['profile']} ({m['target']['name']})\n\n"
+            f"Copy this folder to the device and run, with the device's own python3, numpy and {runtime}:\n\n"
+            f"    python3 run.py            # --help for options; writes results.json\n\n"
+            f"Then, back on the machine with metaforge:\n\n"
+            f"    metaforge profile ingest results.json --profile {m['profile']} --out {m['profile']}.table.json\n"
+            f"    metaforge fit MANIFOLD --profile {m['profile']} --table {m['profile']}.table.json\n")
