@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from metaforge.data import Normalization
-from metaforge.errors import CheckpointError
+from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import recalibrate_batchnorm
 from metaforge.fold import fold_batchnorm
 from metaforge.inr import Jitter, WeightINR
@@ -85,6 +85,8 @@ class Manifold:
 
     def generate(self, config: ArchConfig, samples: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
         """Tensors of ``config`` averaged over K stratified coordinate samples (K=1: cell centres)."""
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+            raise ConfigError(f"K (--samples) must be an integer of at least 1, got {samples!r}; leave it out for the manifold's default")
         k = samples or self.default_samples(config)
         if k <= 1:
             return self.inr.generate(config)

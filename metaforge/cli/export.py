@@ -31,8 +31,10 @@ def export(
     from metaforge.cli.progress import RichReporter
     from metaforge.export.job import load_job, pick_config
     from metaforge.export.pipeline import export_model, resolve_target
+    from metaforge.io import ensure_writable
     from metaforge.targets import load_target
 
+    ensure_writable(out, folder=True)
     with RichReporter() as rep:
         cfg, fitted_target, source = pick_config(manifold, fit_json=fit, profile=profile, config=config, reporter=rep)
         base = load_target(target) if target else fitted_target

@@ -69,7 +69,11 @@ def fit(
     from metaforge.fit import InfeasibleBudget
     from metaforge.fit import fit as run_fit
     from metaforge.fit.report import plot, write_json
+    from metaforge.io import ensure_writable
 
+    for path in (json_path, plot_path):
+        if path is not None:
+            ensure_writable(path)
     try:
         with RichReporter() as rep:
             result = run_fit(manifold, profile, latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor,

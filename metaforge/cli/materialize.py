@@ -15,7 +15,7 @@ def materialize(
     manifold: Annotated[Path, typer.Argument(help="A manifold file written by `metaforge train`.")],
     config: Annotated[str, typer.Option(help="Size to build, e.g. 'w=8,16,32 d=2,2,2' (see `metaforge info` for the ranges).")],
     out: Annotated[Path, typer.Option(help="Folder to write model.safetensors, model.json and model.pt2 into.")],
-    samples: Annotated[Optional[int], typer.Option(help="K stratified samples to average (default: the manifold's K below its seen widths, 1 within).")] = None,
+    samples: Annotated[Optional[int], typer.Option(min=1, help="K stratified samples to average (default: the manifold's K below its seen widths, 1 within).")] = None,
     evaluate: Annotated[bool, typer.Option(help="Also report test accuracy on the manifold's dataset.")] = False,
 ) -> None:
     """Build a plain network (conv + bias, no BatchNorm) of any size in the manifold's space.
@@ -26,9 +26,11 @@ def materialize(
 
     from metaforge.checkpoint import load_manifold
     from metaforge.cost import count_cost
+    from metaforge.io import ensure_writable
     from metaforge.model_io import save_model_folder
     from metaforge.space import ArchConfig
 
+    ensure_writable(out, folder=True)
     m = load_manifold(manifold)
     cfg = m.space.check(ArchConfig.parse(config))
     net = m.materialize(cfg, samples)

@@ -42,8 +42,13 @@ def train(
     """
     from metaforge.train.config import TrainConfig
     from metaforge.train.run import resume_run
+    from metaforge.io import ensure_writable
+    from metaforge.train.run import default_run_dir
     from metaforge.train.run import train as run_train
 
+    if resume is None:
+        ensure_writable(out)
+        ensure_writable(run_dir or default_run_dir(out), folder=True)
     with RichReporter() as rep:
         if resume is not None:
             manifold = resume_run(resume, rep, device=None if device == "auto" else device)
