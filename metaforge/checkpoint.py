@@ -10,18 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from metaforge import __version__
-from metaforge.data import Normalization
-from metaforge.errors import CheckpointError
-from metaforge.inr import INRConfig, WeightINR
+from metaforge.errors import CheckpointError, DataError
 from metaforge.io import atomic_write
-from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.space import ArchSpace
+
+if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a header stays fast
+    import torch
+
+    from metaforge.manifold import Manifold
 
 FORMAT = "metaforge-manifold"
 FORMAT_VERSION = 1
@@ -30,6 +31,8 @@ _CALIBRATION = "calibration.images"
 
 def save_manifold(manifold: Manifold, path: str | Path) -> Path:
     """Write ``manifold`` to ``path`` atomically."""
+    from safetensors.torch import save_file
+
     tensors = {f"inr.{k}": v.detach().cpu().contiguous() for k, v in manifold.inr.state_dict().items()}
     if manifold.calibration is not None:
         tensors[_CALIBRATION] = manifold.calibration.detach().cpu().contiguous()
@@ -56,7 +59,7 @@ def read_header(path: str | Path) -> dict[str, str]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes): an interrupted copy? restore it or retrain with `metaforge train`")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only: no torch import
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable manifold (corrupt or truncated safetensors file: {e})") from None
@@ -74,6 +77,12 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
     """Load a manifold written by :func:`save_manifold` (no code is executed)."""
     path = Path(path)
     meta = read_header(path)
+    import torch
+
+    from metaforge.data import Normalization
+    from metaforge.inr import INRConfig, WeightINR
+    from metaforge.manifold import Manifold, ManifoldInfo
+
     try:
         space = ArchSpace.from_dict(json.loads(meta["space"]))
         inr_desc = json.loads(meta["inr"])
@@ -91,7 +100,7 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
         _check_tensors(path, inr.state_dict(), state)
         inr.load_state_dict(state)
         calibration = tensors.get(_CALIBRATION)
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, SafetensorError) as e:
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, SafetensorError, DataError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is a damaged manifold ({msg}); retrain or restore it from a copy") from None
     for k, v in state.items():

@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 
 from metaforge.checkpoint import FORMAT as MANIFOLD_FORMAT
 from metaforge.errors import CheckpointError
-from metaforge.io import atomic_write, atomic_write_text
+from metaforge.io import atomic_folder, atomic_write, atomic_write_text
 from metaforge.nets import ResNet
 
 MODEL_FORMAT = "metaforge-model"
@@ -59,12 +59,13 @@ def save_model_folder(model: ResNet, folder: str | Path, extra: dict, example: t
     """Write the three files of a model folder (see module docstring)."""
     folder = Path(folder)
     model = model.eval().cpu()
-    save_model(model, folder / "model.safetensors", extra)
-    atomic_write_text(folder / "model.json", json.dumps({**model.describe(), **extra}, indent=2) + "\n")
     batch = torch.export.Dim("batch", min=1, max=65536)
     example = example.cpu().expand(2, *example.shape[1:]).contiguous()  # batch 2: not specialised to 1
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    atomic_write(folder / "model.pt2", lambda tmp: _save_program(program, tmp))
+    with atomic_folder(folder) as tmp:  # the three files appear together or not at all
+        save_model(model, tmp / "model.safetensors", extra)
+        atomic_write_text(tmp / "model.json", json.dumps({**model.describe(), **extra}, indent=2) + "\n")
+        _save_program(program, tmp / "model.pt2")
     return folder
 
 

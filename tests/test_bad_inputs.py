@@ -191,6 +191,8 @@ CASES = [
          r"Invalid value for '--samples': .*greater than or equal to 1", absent=("out",)),
     Case("materialize-out-under-a-file", ("materialize", "{m}", "--config", CFG, "--out", "{tmp}/file.txt/out"),
          r"cannot write .*file\.txt is a file, not a folder", setup=A_FILE),
+    Case("materialize-out-in-proc", ("materialize", "{m}", "--config", CFG, "--out", "/proc/metaforge-test/model"),
+         r"cannot write /proc/metaforge-test/model: /proc is not writable"),  # what stops root: chmod does not
     Case("materialize-out-is-a-file", ("materialize", "{m}", "--config", CFG, "--out", "{tmp}/file.txt"),
          r"output folder .*file\.txt: it is an existing file", setup=A_FILE),
     # ---- profile list / show

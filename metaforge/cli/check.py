@@ -36,14 +36,15 @@ def check(
     predicted and labelled so; checks that cannot run here (a TensorRT engine without a GPU) are
     reported as not run (JUnit: skipped), never as passed.
     """
-    from metaforge.cli.progress import RichReporter
-    from metaforge.export.ci import check_profiles, exit_code, write_json, write_junit
     from metaforge.io import ensure_writable
 
     ensure_writable(out, folder=True)
     for path in (json_path, junit):
         if path is not None:
             ensure_writable(path)
+    from metaforge.cli.progress import RichReporter
+    from metaforge.export.ci import check_profiles, exit_code, write_json, write_junit
+
     with RichReporter() as rep:
         runs = check_profiles(manifold, list(profile), out, time_cap_s=time_cap, reporter=rep)
     if json_path:

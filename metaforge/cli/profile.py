@@ -55,7 +55,6 @@ def measure(
 ) -> None:
     """Time every layer shape of a manifold's space in the profile's runtime: a table for `fit --table`."""
     from metaforge.checkpoint import read_header
-    from metaforge.fit.table import build_table
     from metaforge.io import ensure_writable
     from metaforge.profiles import load_profile
     from metaforge.space import ArchSpace
@@ -63,6 +62,8 @@ def measure(
     ensure_writable(out)
     p = load_profile(name)
     space = ArchSpace.from_dict(json.loads(read_header(manifold)["space"]))
+    from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
+
     with RichReporter() as rep:
         table = build_table(p, space, points=points, calibration=calibration, reporter=rep)
     path = table.save(out)
