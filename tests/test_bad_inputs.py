@@ -39,12 +39,6 @@ class Case:
 
 # ---- bad inputs derived from the good manifold -----------------------------------------------------------
 
-def _header(path: Path) -> tuple[int, dict]:
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    return n, json.loads(data[8:8 + n])
-
-
 def _copy_edited(name: str, edit: Callable[[bytes], bytes]) -> Setup:
     def setup(tmp: Path, manifold: Path) -> None:
         (tmp / name).write_bytes(edit(manifold.read_bytes()))

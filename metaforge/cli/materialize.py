@@ -22,15 +22,16 @@ def materialize(
 
     The folder loads with plain PyTorch: torch.export.load('OUT/model.pt2').module().
     """
+    from metaforge.io import ensure_writable
+
+    ensure_writable(out, folder=True)  # before torch is imported: a bad --out is answered at once
     import torch
 
     from metaforge.checkpoint import load_manifold
     from metaforge.cost import count_cost
-    from metaforge.io import ensure_writable
     from metaforge.model_io import save_model_folder
     from metaforge.space import ArchConfig
 
-    ensure_writable(out, folder=True)
     m = load_manifold(manifold)
     cfg = m.space.check(ArchConfig.parse(config))
     net = m.materialize(cfg, samples)
