@@ -18,6 +18,9 @@ def test_help_teaches_the_flow():
         assert command in r.stdout
     r = run("train", "--help")
     assert "--resume" in r.stdout and "--bn-mode" in r.stdout
+    for bare in ((), ("profile",)):  # no command: the help, not a traceback
+        r = run(*bare)
+        assert r.returncode == 0 and "Usage" in r.stdout and "Traceback" not in r.stderr, r.stderr
 
 
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):
