@@ -111,10 +111,19 @@ class Manifold:
         if not self.inr.bn:
             net = ResNet(config, sp.in_channels, sp.num_classes, "none").to(self.device)
             net.load_state_dict(params)
-            return net.eval()
+            return _finite(net.eval(), config)
         net = ResNet(config, sp.in_channels, sp.num_classes, "batch").to(self.device)
         net.load_state_dict(params, strict=False)
         if self.calibration is None:
             raise CheckpointError("this manifold recalibrates BatchNorm but carries no calibration images; retrain it")
         recalibrate_batchnorm(net, self.info.normalization.apply(self.calibration).to(self.device))
-        return fold_batchnorm(net)
+        return _finite(fold_batchnorm(net), config)
+
+
+def _finite(net: ResNet, config: ArchConfig) -> ResNet:
+    """Refuse a network with NaN or inf weights: finite but extreme INR values can overflow in generation."""
+    for name, t in net.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"the manifold generated non-finite weights for '{config}' (first in '{name}'): "
+                                  "it is damaged or its training diverged; retrain it")
+    return net

@@ -75,6 +75,12 @@ def _nan(meta: dict, tensors: dict) -> None:
     tensors[name].view(-1)[0] = float("nan")
 
 
+def _huge(meta: dict, tensors: dict) -> None:
+    """Finite but extreme values: the loader accepts them, generation overflows to inf and NaN."""
+    for name in (k for k in tensors if k.startswith("inr.codes.")):
+        tensors[name].fill_(3e38)
+
+
 def _drop_tensor(meta: dict, tensors: dict) -> None:
     del tensors[next(k for k in sorted(tensors) if k.startswith("inr."))]
 
@@ -175,6 +181,8 @@ CASES = [
          r"non-finite values", setup=NAN, absent=("out",)),
     Case("materialize-inf-bytes-in-tensor", ("materialize", "{tmp}/inf.safetensors", "--config", CFG, "--out", "{tmp}/out"),
          r"inf\.safetensors holds non-finite values", setup=_copy_edited("inf.safetensors", _inf_in_tensor), absent=("out",)),
+    Case("materialize-overflowing-weights", ("materialize", "{tmp}/huge.safetensors", "--config", CFG, "--out", "{tmp}/out"),
+         r"generated non-finite weights for 'w=8,16,32 d=2,2,2'", setup=_rewritten("huge.safetensors", _huge), absent=("out",)),
     Case("materialize-missing-tensor", ("materialize", "{tmp}/drop.safetensors", "--config", CFG, "--out", "{tmp}/out"),
          r"drop\.safetensors is a damaged manifold: missing tensor 'inr\.codes\.image'", setup=_rewritten("drop.safetensors", _drop_tensor), absent=("out",)),
     Case("materialize-outside-space", ("materialize", "{m}", "--config", "w=8,16,64 d=2,2,2", "--out", "{tmp}/out"),
