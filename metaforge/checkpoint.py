@@ -10,18 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from metaforge import __version__
-from metaforge.data import Normalization
-from metaforge.errors import CheckpointError
-from metaforge.inr import INRConfig, WeightINR
+from metaforge.errors import CheckpointError, DataError
 from metaforge.io import atomic_write
-from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.space import ArchSpace
+
+if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a header stays fast
+    import torch
+
+    from metaforge.manifold import Manifold
 
 FORMAT = "metaforge-manifold"
 FORMAT_VERSION = 1
@@ -30,6 +31,8 @@ _CALIBRATION = "calibration.images"
 
 def save_manifold(manifold: Manifold, path: str | Path) -> Path:
     """Write ``manifold`` to ``path`` atomically."""
+    from safetensors.torch import save_file
+
     tensors = {f"inr.{k}": v.detach().cpu().contiguous() for k, v in manifold.inr.state_dict().items()}
     if manifold.calibration is not None:
         tensors[_CALIBRATION] = manifold.calibration.detach().cpu().contiguous()
@@ -49,10 +52,14 @@ def save_manifold(manifold: Manifold, path: str | Path) -> Path:
 def read_header(path: str | Path) -> dict[str, str]:
     """The metadata of a manifold file, validated (format and version)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a manifold file; give the .safetensors file `metaforge train` wrote")
     if not path.is_file():
         raise CheckpointError(f"manifold file not found: {path}; train one with `metaforge train --out {path}`")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): an interrupted copy? restore it or retrain with `metaforge train`")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only: no torch import
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable manifold (corrupt or truncated safetensors file: {e})") from None
@@ -70,6 +77,12 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
     """Load a manifold written by :func:`save_manifold` (no code is executed)."""
     path = Path(path)
     meta = read_header(path)
+    import torch
+
+    from metaforge.data import Normalization
+    from metaforge.inr import INRConfig, WeightINR
+    from metaforge.manifold import Manifold, ManifoldInfo
+
     try:
         space = ArchSpace.from_dict(json.loads(meta["space"]))
         inr_desc = json.loads(meta["inr"])
@@ -84,13 +97,26 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         state = {k.removeprefix("inr."): v for k, v in tensors.items() if k.startswith("inr.")}
+        _check_tensors(path, inr.state_dict(), state)
         inr.load_state_dict(state)
         calibration = tensors.get(_CALIBRATION)
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, SafetensorError) as e:
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, SafetensorError, DataError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is a damaged manifold ({msg}); retrain or restore it from a copy") from None
     for k, v in state.items():
         if v.is_floating_point() and not torch.isfinite(v).all():
-            raise CheckpointError(f"{path} holds non-finite values in '{k}'; the training diverged: retrain it")
+            raise CheckpointError(f"{path} holds non-finite values (NaN or inf) in 'inr.{k}'; "
+                                  "the training diverged or the file is damaged: retrain it")
     inr.eval().to(device)
     return Manifold(inr, info, calibration)
+
+
+def _check_tensors(path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    """Name the first missing, unexpected or misshapen INR tensor (torch's own message spans many lines)."""
+    problems = [f"missing tensor 'inr.{k}'" for k in expected if k not in state]
+    problems += [f"unexpected tensor 'inr.{k}'" for k in state if k not in expected]
+    problems += [f"tensor 'inr.{k}' has shape {list(v.shape)}, its header needs {list(expected[k].shape)}"
+                 for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CheckpointError(f"{path} is a damaged manifold: {problems[0]}{more}; retrain or restore it from a copy")

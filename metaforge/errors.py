@@ -25,3 +25,15 @@ class CheckpointError(MetaforgeError):
     """A manifold, model or training-state file is corrupt, foreign or of an unknown version."""
 
     exit_code = 2
+
+
+class InputError(MetaforgeError):
+    """An option, or a document the user gave (a fit document, a file where a folder belongs), cannot be used."""
+
+    exit_code = 2
+
+
+class OutputError(MetaforgeError):
+    """An output path cannot be written (its folder is a file, read-only, or not creatable)."""
+
+    exit_code = 2

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from metaforge.data import Normalization
-from metaforge.errors import CheckpointError
+from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import recalibrate_batchnorm
 from metaforge.fold import fold_batchnorm
 from metaforge.inr import Jitter, WeightINR
@@ -85,6 +85,8 @@ class Manifold:
 
     def generate(self, config: ArchConfig, samples: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
         """Tensors of ``config`` averaged over K stratified coordinate samples (K=1: cell centres)."""
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+            raise ConfigError(f"K (--samples) must be an integer of at least 1, got {samples!r}; leave it out for the manifold's default")
         k = samples or self.default_samples(config)
         if k <= 1:
             return self.inr.generate(config)
@@ -109,10 +111,19 @@ class Manifold:
         if not self.inr.bn:
             net = ResNet(config, sp.in_channels, sp.num_classes, "none").to(self.device)
             net.load_state_dict(params)
-            return net.eval()
+            return _finite(net.eval(), config)
         net = ResNet(config, sp.in_channels, sp.num_classes, "batch").to(self.device)
         net.load_state_dict(params, strict=False)
         if self.calibration is None:
             raise CheckpointError("this manifold recalibrates BatchNorm but carries no calibration images; retrain it")
         recalibrate_batchnorm(net, self.info.normalization.apply(self.calibration).to(self.device))
-        return fold_batchnorm(net)
+        return _finite(fold_batchnorm(net), config)
+
+
+def _finite(net: ResNet, config: ArchConfig) -> ResNet:
+    """Refuse a network with NaN or inf weights: finite but extreme INR values can overflow in generation."""
+    for name, t in net.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"the manifold generated non-finite weights for '{config}' (first in '{name}'): "
+                                  "it is damaged or its training diverged; retrain it")
+    return net

@@ -15,8 +15,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from metaforge.checkpoint import FORMAT as MANIFOLD_FORMAT
 from metaforge.errors import CheckpointError
-from metaforge.io import atomic_write, atomic_write_text
+from metaforge.io import atomic_folder, atomic_write, atomic_write_text
 from metaforge.nets import ResNet
 
 MODEL_FORMAT = "metaforge-model"
@@ -42,8 +43,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Re
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable model file (corrupt or truncated: {e})") from None
+    if meta.get("format") == MANIFOLD_FORMAT:
+        raise CheckpointError(f"{path} is a metaforge manifold, not a model: give a model file (e.g. a run folder's base.safetensors)")
     if meta.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path} is not a metaforge model (no '{MODEL_FORMAT}' header)")
+        raise CheckpointError(f"{path} is not a metaforge model (no '{MODEL_FORMAT}' header): give a model file written by metaforge")
     try:
         model = ResNet.from_description(json.loads(meta["arch"]))
         model.load_state_dict(tensors)
@@ -56,10 +59,17 @@ def save_model_folder(model: ResNet, folder: str | Path, extra: dict, example: t
     """Write the three files of a model folder (see module docstring)."""
     folder = Path(folder)
     model = model.eval().cpu()
-    save_model(model, folder / "model.safetensors", extra)
-    atomic_write_text(folder / "model.json", json.dumps({**model.describe(), **extra}, indent=2) + "\n")
     batch = torch.export.Dim("batch", min=1, max=65536)
     example = example.cpu().expand(2, *example.shape[1:]).contiguous()  # batch 2: not specialised to 1
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    atomic_write(folder / "model.pt2", lambda tmp: torch.export.save(program, str(tmp)))
+    with atomic_folder(folder) as tmp:  # the three files appear together or not at all
+        save_model(model, tmp / "model.safetensors", extra)
+        atomic_write_text(tmp / "model.json", json.dumps({**model.describe(), **extra}, indent=2) + "\n")
+        _save_program(program, tmp / "model.pt2")
     return folder
+
+
+def _save_program(program: torch.export.ExportedProgram, path: Path) -> None:
+    # Through a file object: given the temp file's name (not ending in .pt2) torch logs a warning.
+    with open(path, "wb") as f:
+        torch.export.save(program, f)

@@ -14,10 +14,10 @@ from typing import Literal
 import yaml
 
 from metaforge.errors import MetaforgeError
+from metaforge.targets import PRECISIONS
 from metaforge.yamlconf import YamlConfigError, find_yaml, load_yaml_dataclass, shipped_names
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
-PRECISIONS = ("fp32", "fp16", "int8")
 BYTES_PER = {"fp32": 4, "fp16": 2, "int8": 1}
 
 

@@ -43,10 +43,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except _CLICK_ERROR as e:  # usage errors: an unknown option, a value of the wrong type
+        if type(e).__name__ == "NoArgsIsHelpError":  # `metaforge` alone: the help is the answer
             e.show()
-            sys.exit(e.exit_code)
-        raise
+            sys.exit(0)
+        typer.echo(f"error: {usage_line(e)}", err=True)
+        sys.exit(e.exit_code)
+
+
+# typer >= 0.22 vendors click (typer._click), older typer uses click itself: take whichever it raises.
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def usage_line(e: Exception) -> str:
+    """Click's message on one line, with where to read the command's options."""
+    text = " ".join(e.format_message().split())
+    ctx = getattr(e, "ctx", None)
+    return f"{text} (see `{ctx.command_path} --help`)" if ctx is not None else text

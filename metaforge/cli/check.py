@@ -36,6 +36,12 @@ def check(
     predicted and labelled so; checks that cannot run here (a TensorRT engine without a GPU) are
     reported as not run (JUnit: skipped), never as passed.
     """
+    from metaforge.io import ensure_writable
+
+    ensure_writable(out, folder=True)
+    for path in (json_path, junit):
+        if path is not None:
+            ensure_writable(path)
     from metaforge.cli.progress import RichReporter
     from metaforge.export.ci import check_profiles, exit_code, write_json, write_junit
 

@@ -8,8 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from metaforge.cli import app
-from metaforge.export import GateFailed
-
 
 
 @app.command()
@@ -28,7 +26,11 @@ def export(
 
     Exit codes: 0 every gate passed, 2 a parity or accuracy gate failed, 4 the export failed.
     """
+    from metaforge.io import ensure_writable
+
+    ensure_writable(out, folder=True)
     from metaforge.cli.progress import RichReporter
+    from metaforge.export import GateFailed
     from metaforge.export.job import load_job, pick_config
     from metaforge.export.pipeline import export_model, resolve_target
     from metaforge.targets import load_target

@@ -68,6 +68,11 @@ def fit(
     Exit code 3 when no config meets the budget; the nearest feasible config is printed (and written
     with --json, with feasible: false).
     """
+    from metaforge.io import ensure_writable
+
+    for path in (json_path, plot_path):
+        if path is not None:
+            ensure_writable(path)
     from metaforge.fit import InfeasibleBudget
     from metaforge.fit import fit as run_fit
     from metaforge.fit.report import plot, write_json

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
-from metaforge.manifold import Manifold
+
+if TYPE_CHECKING:
+    from metaforge.manifold import Manifold
 
 
 def print_table(manifold: Manifold, console: Console | None = None) -> None:

@@ -15,13 +15,16 @@ def materialize(
     manifold: Annotated[Path, typer.Argument(help="A manifold file written by `metaforge train`.")],
     config: Annotated[str, typer.Option(help="Size to build, e.g. 'w=8,16,32 d=2,2,2' (see `metaforge info` for the ranges).")],
     out: Annotated[Path, typer.Option(help="Folder to write model.safetensors, model.json and model.pt2 into.")],
-    samples: Annotated[Optional[int], typer.Option(help="K stratified samples to average (default: the manifold's K below its seen widths, 1 within).")] = None,
+    samples: Annotated[Optional[int], typer.Option(min=1, help="K stratified samples to average (default: the manifold's K below its seen widths, 1 within).")] = None,
     evaluate: Annotated[bool, typer.Option(help="Also report test accuracy on the manifold's dataset.")] = False,
 ) -> None:
     """Build a plain network (conv + bias, no BatchNorm) of any size in the manifold's space.
 
     The folder loads with plain PyTorch: torch.export.load('OUT/model.pt2').module().
     """
+    from metaforge.io import ensure_writable
+
+    ensure_writable(out, folder=True)  # before torch is imported: a bad --out is answered at once
     import torch
 
     from metaforge.checkpoint import load_manifold

@@ -50,17 +50,20 @@ def measure(
     name: Annotated[str, typer.Argument(help="A profile whose runtime is on this machine (e.g. host-cpu).")],
     manifold: Annotated[Path, typer.Option(help="The manifold whose space the table must cover (widths, image size).")],
     out: Annotated[Path, typer.Option(help="Latency table to write (JSON).")],
-    points: Annotated[int, typer.Option(help="Widths measured per stage (the rest is interpolated).")] = 6,
-    calibration: Annotated[int, typer.Option(help="Whole networks timed to calibrate the sum of layers and the memory model.")] = 10,
+    points: Annotated[int, typer.Option(min=2, help="Widths measured per stage (the rest is interpolated).")] = 6,
+    calibration: Annotated[int, typer.Option(min=0, help="Whole networks timed to calibrate the sum of layers and the memory model.")] = 10,
 ) -> None:
     """Time every layer shape of a manifold's space in the profile's runtime: a table for `fit --table`."""
     from metaforge.checkpoint import read_header
-    from metaforge.fit.table import build_table
+    from metaforge.io import ensure_writable
     from metaforge.profiles import load_profile
     from metaforge.space import ArchSpace
 
+    ensure_writable(out)
     p = load_profile(name)
     space = ArchSpace.from_dict(json.loads(read_header(manifold)["space"]))
+    from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
+
     with RichReporter() as rep:
         table = build_table(p, space, points=points, calibration=calibration, reporter=rep)
     path = table.save(out)

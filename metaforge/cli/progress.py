@@ -22,15 +22,19 @@ class RichReporter(Reporter):
             transient=False,
         )
         self.task = None
+        self.started = False
 
     def __enter__(self) -> "RichReporter":
-        self.progress.start()
-        return self
+        return self  # the display starts with the first phase: work that fails early prints nothing
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def phase(self, name: str, total: int, done: int = 0) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         if self.task is not None:
             self.progress.update(self.task, visible=True)
         self.task = self.progress.add_task(name, total=total, completed=done, metrics="")

@@ -40,10 +40,16 @@ def train(
     The defaults train a ResNet-20 manifold on the embedded digits data in a few minutes on a CPU.
     Interrupted runs continue with --resume RUN_DIR. The accuracy-vs-size table is printed at the end.
     """
+    from metaforge.io import ensure_writable
+
+    if resume is None:  # an unwritable output fails now, not after the training
+        ensure_writable(out)
     from metaforge.train.config import TrainConfig
-    from metaforge.train.run import resume_run
+    from metaforge.train.run import default_run_dir, resume_run
     from metaforge.train.run import train as run_train
 
+    if resume is None:
+        ensure_writable(run_dir or default_run_dir(out), folder=True)
     with RichReporter() as rep:
         if resume is not None:
             manifold = resume_run(resume, rep, device=None if device == "auto" else device)

@@ -42,6 +42,12 @@ class ProfileRun:
 
 def check_profiles(manifold: str | Path, profiles: list[str], out_dir: str | Path, *, time_cap_s: float = 120.0,
                    reporter: Reporter | None = None) -> list[ProfileRun]:
+    from metaforge.checkpoint import read_header
+    from metaforge.profiles import load_profile
+
+    read_header(manifold)  # every input is checked before the first profile's work is done
+    for p in profiles:
+        load_profile(p)
     return [check_profile(manifold, p, Path(out_dir), time_cap_s, reporter or Reporter()) for p in profiles]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from metaforge.errors import MetaforgeError
+from metaforge.errors import InputError
 from metaforge.export import ExportData, ModelSpec
 from metaforge.report import Reporter
 from metaforge.targets import Target, load_target
@@ -32,18 +32,20 @@ def pick_config(manifold: str | Path, *, fit_json: str | Path | None = None, pro
     """(config, the target it was fitted for or None, source) from exactly one of the three."""
     given = [name for name, v in (("--fit", fit_json), ("--profile", profile), ("--config", config)) if v]
     if len(given) != 1:
-        raise MetaforgeError(f"give exactly one of --fit FIT.json, --profile NAME or --config C (got {', '.join(given) or 'none'})")
+        raise InputError(f"give exactly one of --fit FIT.json, --profile NAME or --config C (got {', '.join(given) or 'none'})")
     if config:
         return config, None, "config"
     if fit_json:
         try:
             doc = json.loads(Path(fit_json).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise MetaforgeError(f"cannot read fit document {fit_json}: {e}; write one with `metaforge fit --json`") from None
+            msg = e.strerror if isinstance(e, OSError) else f"not JSON: {e}"
+            raise InputError(f"cannot read fit document {fit_json} ({msg}); write one with `metaforge fit --json`") from None
         if not isinstance(doc, dict) or not doc.get("config"):
-            raise MetaforgeError(f"{fit_json} has no 'config': it is not a `metaforge fit --json` document")
+            raise InputError(f"{fit_json} has no 'config': it is not a `metaforge fit --json` document")
         if doc.get("feasible") is False:
-            raise MetaforgeError(f"{fit_json} records no feasible config ({doc.get('message', '')}); relax the budget and fit again")
+            why = f" ({doc['message']})" if doc.get("message") else ""
+            raise InputError(f"{fit_json} records no feasible config{why}; relax the budget and fit again")
         target = load_target(doc["target"]) if doc.get("target") else None
         return str(doc["config"]), target, f"fit {fit_json}"
     from metaforge.fit import fit

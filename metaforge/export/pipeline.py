@@ -16,7 +16,7 @@ from metaforge.export import Artifact, ExportData, ExportError, ModelSpec
 from metaforge.export.checks import REPORT_SCHEMA, Check, compare, sha256
 from metaforge.io import atomic_write_text
 from metaforge.report import Reporter
-from metaforge.targets import Target, TargetError, default_target, list_targets
+from metaforge.targets import FORMATS, PRECISIONS, Target, TargetError, default_target, list_targets
 
 CALIBRATION_SEED = 0
 ARTIFACT_NAMES = {"onnx": "model.onnx", "tflite": "model.tflite", "tensorrt": "model.onnx"}
@@ -39,6 +39,10 @@ def resolve_target(base: Target | None, fmt: str | None, precision: str | None) 
     precision = precision or (base.precision if base else None) or "fp32"
     if fmt is None:
         raise TargetError("say what to export to: --format onnx|tflite|tensorrt, or a --profile whose target names one")
+    if fmt not in FORMATS:
+        raise TargetError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise TargetError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if base is not None and (base.format, base.precision) == (fmt, precision):
         return base
     if f"{fmt}-{precision}" in list_targets():

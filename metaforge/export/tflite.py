@@ -10,7 +10,6 @@ are recorded. The same files run in ``ai-edge-litert`` and in ``tflite-runtime``
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from metaforge.export import Artifact, ExportError, ModelSpec
+from metaforge.export.quiet import quiet
 from metaforge.io import atomic_write
 
 _POOL_OPS = ("adaptive_avg_pool2d.default", "mean.dim")
@@ -31,6 +31,15 @@ def export_tflite(
     calibration: torch.Tensor | None = None,
 ) -> Artifact:
     """Write ``path`` atomically; ``calibration`` (normalised N x C x H x W) is needed for int8."""
+    with quiet():
+        data, notes = _convert(model, spec, precision, batch, calibration)
+    atomic_write(path, lambda p: p.write_bytes(data))
+    art = describe_tflite(path, precision, batch)
+    art.notes.extend([*notes, "runs in ai-edge-litert here and in tflite-runtime (numpy<2) on devices: same file"])
+    return art
+
+
+def _convert(model: nn.Module, spec: ModelSpec, precision: str, batch: int, calibration: torch.Tensor | None) -> tuple[bytes, list[str]]:
     try:
         import litert_torch
     except ImportError:
@@ -60,10 +69,7 @@ def export_tflite(
         raise
     except Exception as e:  # converters raise many types; report one line
         raise ExportError(f"litert-torch conversion ({precision}) failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    atomic_write(path, lambda p: p.write_bytes(data))
-    art = describe_tflite(path, precision, batch)
-    art.notes.extend([*notes, "runs in ai-edge-litert here and in tflite-runtime (numpy<2) on devices: same file"])
-    return art
+    return data, notes
 
 
 def _convert_int8(litert_torch, model: nn.Module, example: torch.Tensor, calibration: torch.Tensor):
@@ -230,10 +236,10 @@ def load_interpreter(path: str | Path, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         raise ExportError("running TFLite files needs ai-edge-litert: pip install 'metaforge[tflite]'") from None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        interp = Interpreter(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        with quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate" and the like
+            interp = Interpreter(model_path=str(path), num_threads=threads)
+            interp.allocate_tensors()
     except Exception as e:
         raise ExportError(f"ai-edge-litert cannot load {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     return interp

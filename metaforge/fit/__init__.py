@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from metaforge.errors import MetaforgeError
+from metaforge.errors import InputError, MetaforgeError
 from metaforge.fit import shapes
 from metaforge.fit.latency import Measurement, MeasureError, measure_one, roofline_ms, runtime_available
 from metaforge.fit.memory import predict_memory
@@ -133,7 +133,7 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
     try:
         budget = dataclasses.replace(prof.budget, **overrides)
     except ValueError as e:
-        raise MetaforgeError(f"bad budget override: {e}") from None
+        raise InputError(f"bad budget override: {e}") from None
     if measure and measurer is None and (reason := runtime_available(prof)):
         raise MeasureError(f"--measure is not possible here: {reason}")
     m = load_manifold(manifold)
@@ -141,7 +141,7 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
     table_path = table or prof.table_path()
     tab = LatencyTable.load(table_path) if table_path else None
     if tab is not None and (tab.profile, tab.batch, tab.threads) != (prof.name, prof.batch, prof.device.threads):
-        raise MetaforgeError(f"latency table {table_path} was measured for {tab.profile} (batch {tab.batch}, {tab.threads} threads), "
+        raise InputError(f"latency table {table_path} was measured for {tab.profile} (batch {tab.batch}, {tab.threads} threads), "
                              f"not {prof.name} (batch {prof.batch}, {prof.device.threads} threads): "
                              f"measure one with `metaforge profile measure {prof.name}`")
     cache = AccuracyCache(manifold)

@@ -90,8 +90,12 @@ class LatencyTable:
             raise TableError(f"cannot read latency table {path}: {e}; make one with `metaforge profile measure`") from None
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise TableError(f"{path} is not a latency table of schema {SCHEMA}: re-measure it with `metaforge profile measure`")
-        entries = {(r["kind"], r["cin"], r["cout"], r["hw"], r["stride"]): {s: r[s] for s in STATS} for r in d["entries"]}
-        return cls(d["profile"], d["batch"], d["threads"], entries, calibration=d.get("calibration", {}),
+        try:
+            entries = {(r["kind"], r["cin"], r["cout"], r["hw"], r["stride"]): {s: float(r[s]) for s in STATS} for r in d["entries"]}
+            head = (str(d["profile"]), int(d["batch"]), int(d["threads"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise TableError(f"{path} is a damaged latency table (bad or missing {e}); re-measure it with `metaforge profile measure`") from None
+        return cls(*head, entries, calibration=d.get("calibration", {}),
                    memory=d.get("memory", []), overhead=d.get("overhead", {}), machine=d.get("machine", ""),
                    calibration_configs=d.get("calibration_configs", []))
 

@@ -24,6 +24,7 @@ from metaforge.evaluate import accuracy
 from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text
 from metaforge.manifold import Manifold, ManifoldInfo
+from metaforge.model_io import load_model
 from metaforge.nets import ResNet
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace, make_space
@@ -81,6 +82,8 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     state = load_state(run_dir) if resume else None
     if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
         return load_manifold(out, device)
+    if cfg.base_path:  # a bad --base fails before the run folder is written
+        load_model(cfg.base_path)
     if not resume:  # a fresh run: forget an earlier run's state in the same folder
         for name in (STATE_FILE, BASE_FILE):
             (run_dir / name).unlink(missing_ok=True)
