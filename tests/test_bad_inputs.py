@@ -235,6 +235,22 @@ CASES = [
     Case("fit-json-under-a-file", ("fit", "{m}", "--profile", "host-cpu", "--json", "{tmp}/file.txt/fit.json"),
          r"cannot write .*file\.txt", setup=A_FILE),
     Case("fit-measure-another-device", ("fit", "{m}", "--profile", "raspberry-pi-4", "--measure"), r"--measure is not possible here", code=4),
+    # ---- bundle / profile ingest
+    Case("bundle-truncated-manifold", ("bundle", "--manifold", "{tmp}/trunc.safetensors", "--profile", "host-cpu", "--out", "{tmp}/b"),
+         r"trunc\.safetensors .*truncated", setup=TRUNCATED, absent=("b",)),
+    Case("bundle-profile-typo", ("bundle", "--manifold", "{m}", "--profile", "jetson-nanoo", "--out", "{tmp}/b"),
+         r"no profile 'jetson-nanoo'.*jetson-nano", absent=("b",)),
+    Case("bundle-out-under-a-file", ("bundle", "--manifold", "{m}", "--profile", "host-cpu", "--out", "{tmp}/file.txt/b"),
+         r"cannot write .*file\.txt is a file, not a folder", setup=A_FILE),
+    Case("bundle-fit-not-json", ("bundle", "--manifold", "{m}", "--profile", "host-cpu", "--fit", "{tmp}/fit.json", "--out", "{tmp}/b"),
+         r"fit\.json", setup=_write("fit.json", "{not json"), absent=("b",)),
+    Case("ingest-missing-results", ("profile", "ingest", "{tmp}/results.json", "--profile", "host-cpu", "--out", "{tmp}/t.json"),
+         r"cannot read results .*results\.json", absent=("t.json",)),
+    Case("ingest-another-program", ("profile", "ingest", "{tmp}/results.json", "--profile", "host-cpu", "--out", "{tmp}/t.json"),
+         r"results\.json is not a bundle results file", setup=_write("results.json", '{"hello": 1}'), absent=("t.json",)),
+    Case("ingest-results-of-another-device", ("profile", "ingest", "{tmp}/results.json", "--profile", "host-cpu", "--out", "{tmp}/t.json"),
+         r"holds measurements for profile raspberry-pi-4, not host-cpu",
+         setup=_write("results.json", '{"schema": "metaforge.bundle-results/1", "profile": "raspberry-pi-4"}'), absent=("t.json",)),
     # ---- export
     Case("export-unknown-format", ("export", "--manifold", "{m}", "--config", CFG, "--format", "onnx2", "--out", "{tmp}/e"),
          r"unknown format 'onnx2'.*onnx, tflite, tensorrt", absent=("e",)),
@@ -317,7 +333,8 @@ def test_the_table_covers_every_command_and_issue_item() -> None:
     """At least 30 cases, every command of the brief, and each kind of bad input the issue lists."""
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
     commands = {" ".join(c.argv[:2]) if c.argv[0] == "profile" else c.argv[0] for c in CASES}
-    assert commands >= {"train", "info", "materialize", "profile list", "profile show", "profile measure", "fit", "export", "check"}
+    assert commands >= {"train", "info", "materialize", "profile list", "profile show", "profile measure", "profile ingest", "fit",
+                        "export", "check", "bundle"}
     ids = " ".join(c.id for c in CASES)
     for item in ("truncated", "flipped", "another-program", "future-version", "typo", "wrong-type", "negative-budget",
                  "impossible-budget", "outside-space", "missing-folder", "empty-folder", "non-image", "under-a-file",

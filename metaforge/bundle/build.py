@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from metaforge.bundle import MANIFEST_SCHEMA, BundleError
+from metaforge.io import ensure_writable
 from metaforge.profiles import Profile
 from metaforge.report import Reporter
 
@@ -127,6 +128,7 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     opts, rep, out = options or BundleOptions(), reporter or Reporter(), Path(out)
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
+    ensure_writable(out, folder=True)  # before the fit and the exports, which take a while
     prof = load_profile(profile)
     choice = choose_configs(manifold, prof, fit_json, opts, rep)
     space = load_manifold(manifold).space

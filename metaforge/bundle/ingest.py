@@ -22,7 +22,7 @@ import numpy as np
 from metaforge.bundle import RESULTS_SCHEMA, BundleError
 from metaforge.fit import shapes
 from metaforge.fit.table import STATS, LatencyTable, grid_layers
-from metaforge.io import atomic_write_text
+from metaforge.io import atomic_write_text, ensure_writable
 from metaforge.profiles import Profile, load_profile
 from metaforge.space import ArchConfig, ArchSpace
 
@@ -113,6 +113,7 @@ def ingest(results: str | Path, profile: str | Path, *, out: str | Path | None =
     """Calibrate the profile's latency table on ``results`` and write it to ``out``."""
     prof = load_profile(profile)
     doc = load_results(results, prof)
+    out = ensure_writable(out or prof.table_path() or f"{prof.name}.table.json")
     space = ArchSpace.from_dict(doc["space"])
     stat = prof.budget.latency_stat
     base_path = Path(base_table) if base_table else prof.table_path()
@@ -148,7 +149,7 @@ def ingest(results: str | Path, profile: str | Path, *, out: str | Path | None =
     table.calibration_configs = [m["config"] for m in usable]
     dev = doc.get("device", {})
     table.machine = str(dev.get("model") or dev.get("machine") or "")
-    result = IngestResult(table, Path(out or prof.table_path() or f"{prof.name}.table.json"), stat, basis, rows, methods, skipped)
+    result = IngestResult(table, out, stat, basis, rows, methods, skipped)
     payload = {**table.to_json(), "basis": basis, "ingested": {
         "results": str(results), "bundle": doc.get("bundle"), "device": dev.get("model"),
         "runtime": sorted({f"{m['backend']} {m['runtime_version']}" for m in usable}), "started": doc.get("started"),
