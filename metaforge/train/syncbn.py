@@ -15,11 +15,26 @@ from __future__ import annotations
 import torch
 import torch.distributed as torch_dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 
 
 def _distributed() -> bool:
     return torch_dist.is_available() and torch_dist.is_initialized() and torch_dist.get_world_size() > 1
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; the gradient of a sum over ranks is the sum over ranks of the gradients."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        t = t.clone()
+        torch_dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.clone()
+        torch_dist.all_reduce(grad)
+        return grad
 
 
 class SyncedBatchNorm2d(nn.BatchNorm2d):
@@ -31,7 +46,7 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
         c = x.shape[1]
         xf = x.float()
         count = torch.full((1,), x.numel() // c, dtype=torch.float32, device=x.device)
-        stats = all_reduce(torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count]))
+        stats = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count]))
         n = stats[-1]
         mean = stats[:c] / n
         var = (stats[c:2 * c] / n - mean * mean).clamp_min(0)
