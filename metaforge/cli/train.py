@@ -22,7 +22,7 @@ def train(
     epochs: Annotated[int, typer.Option(help="Manifold training epochs.")] = 60,
     base_epochs: Annotated[int, typer.Option(help="Epochs of the full-size base network (ignored with --base).")] = 30,
     base: Annotated[Optional[Path], typer.Option(help="A trained full-size base network (a model saved by metaforge) instead of training one.")] = None,
-    out: Annotated[Path, typer.Option(help="Manifold file to write.")] = Path("manifold.safetensors"),
+    out: Annotated[Optional[Path], typer.Option(help="Manifold file to write (default manifold.safetensors; with --resume, confirms a path not beside the run folder).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Folder for resumable state (default: OUT with .run).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its run folder; other settings are read from it.")] = None,
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
@@ -54,7 +54,7 @@ def train(
 
     with process_group(device) as place, (RichReporter() if place.main else nullcontext(Reporter())) as rep:
         if resume is not None:
-            manifold = resume_run(resume, rep, device=None if device == "auto" else device)
+            manifold = resume_run(resume, rep, device=None if device == "auto" else device, out=out)
         else:
             cfg = TrainConfig(
                 dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
@@ -62,6 +62,6 @@ def train(
                 bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
                 save_every=save_every, precision=precision, sync_bn=sync_bn,
             )
-            manifold = run_train(cfg, out, run_dir, rep)
+            manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, rep)
     if place.main:
         print_table(manifold)

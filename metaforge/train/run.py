@@ -55,8 +55,13 @@ def default_run_dir(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".safetensors") + ".run")
 
 
-def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None) -> Manifold:
-    """Continue an interrupted run from its folder (settings and output path are read from it)."""
+def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None, out: str | Path | None = None) -> Manifold:
+    """Continue an interrupted run from its folder (settings and output path are read from it).
+
+    The saved output path is trusted only where it cannot surprise: beside the run folder, as
+    `train` lays them out by default. Any other (a custom --run-dir, or an edited config.json
+    naming some other file) must be confirmed by passing it as ``out``.
+    """
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not path.is_file():
@@ -64,9 +69,14 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
     try:
         saved = json.loads(path.read_text())
         cfg = TrainConfig.from_dict(saved["train"])
-        out = Path(saved["out"])
+        saved_out = Path(saved["out"])
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is damaged ({e}); delete the run folder and start again") from None
+    if out is None:
+        if default_run_dir(saved_out).resolve() != run_dir.resolve():
+            raise ConfigError(f"{run_dir} writes its manifold to {saved_out}, which is not beside the run folder: "
+                              f"pass --out {saved_out} to confirm (or another path)")
+        out = saved_out
     if device:
         cfg = dataclasses.replace(cfg, device=device)
     return train(cfg, out, run_dir, reporter, resume=True)
