@@ -129,6 +129,17 @@ def broadcast_module(module: nn.Module, d: Dist) -> None:
         torch_dist.broadcast(t, src=0)
 
 
+def same_everywhere(values: list[float], d: Dist, device: torch.device) -> bool:
+    """True if every rank passed the same ``values`` (e.g. the position a resume starts from)."""
+    if not d.enabled:
+        return True
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    lo, hi = t.clone(), t.clone()
+    torch_dist.all_reduce(lo, op=torch_dist.ReduceOp.MIN)
+    torch_dist.all_reduce(hi, op=torch_dist.ReduceOp.MAX)
+    return bool(torch.equal(lo, hi))
+
+
 def barrier(d: Dist) -> None:
     """Wait until every rank arrives (e.g. while rank 0 writes a file the others will read)."""
     if d.enabled:

@@ -29,7 +29,7 @@ from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace, make_space
 from metaforge.train.base import BASE_FILE, train_base
 from metaforge.train.config import TrainConfig
-from metaforge.train.dist import Dist, all_reduce_grads, barrier, broadcast_module, current, device_for
+from metaforge.train.dist import Dist, all_reduce_grads, barrier, broadcast_module, current, device_for, same_everywhere
 from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_variances
 from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.precision import Precision
@@ -38,6 +38,7 @@ from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes,
 from metaforge.train.syncbn import sync_batchnorm
 
 CONFIG_FILE = "config.json"
+PHASES = ("base", "init", "manifold", "done")  # the phases a run folder's state can be in
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,6 +100,11 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     state = load_state(run_dir) if resume else None
+    where = [PHASES.index(state.get("phase")) if state and state.get("phase") in PHASES else -1,
+             state.get("epoch", 0) if state else 0, state.get("step", 0) if state else 0, (run_dir / BASE_FILE).is_file(), out.is_file()]
+    if resume and not same_everywhere(where, d, device):
+        raise CheckpointError(f"the processes see different states in {run_dir}: resuming on several nodes needs "
+                              "the run folder (and --out) on a filesystem every node shares")
     if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
         return load_manifold(out, device)
     batch_size = min(cfg.batch_size, len(ds.train))
