@@ -83,6 +83,13 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
     return train(cfg, out, run_dir, reporter, resume=True)
 
 
+def _resume_point(state: dict | None, run_dir: Path, out: Path) -> list[float]:
+    """What a resume would start from, as numbers every rank can compare."""
+    phase = state.get("phase") if state else None
+    return [PHASES.index(phase) if phase in PHASES else -1, (state or {}).get("epoch", 0), (state or {}).get("step", 0),
+            (run_dir / BASE_FILE).is_file(), out.is_file()]
+
+
 def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, reporter: Reporter | None = None, resume: bool = False) -> Manifold:
     """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold.
 
@@ -100,9 +107,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     state = load_state(run_dir) if resume else None
-    where = [PHASES.index(state.get("phase")) if state and state.get("phase") in PHASES else -1,
-             state.get("epoch", 0) if state else 0, state.get("step", 0) if state else 0, (run_dir / BASE_FILE).is_file(), out.is_file()]
-    if resume and not same_everywhere(where, d, device):
+    if resume and not same_everywhere(_resume_point(state, run_dir, out), d, device):
         raise CheckpointError(f"the processes see different states in {run_dir}: resuming on several nodes needs "
                               "the run folder (and --out) on a filesystem every node shares")
     if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
@@ -117,6 +122,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
                 (run_dir / name).unlink(missing_ok=True)
         remove_partial_writes(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"out": str(out), "train": cfg.to_dict()}, indent=2) + "\n")
+    barrier(d)  # no rank may look for an earlier run's base network before rank 0 has removed it
 
     base = train_base(cfg_run, ds, space, device, run_dir, state, rep, d)
     if d.main:
