@@ -7,6 +7,7 @@ one strict loader (:mod:`metaforge.yamlconf`) into the frozen dataclasses below.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from metaforge.yamlconf import YamlConfigError, find_yaml, load_yaml_dataclass, 
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 BYTES_PER = {"fp32": 4, "fp16": 2, "int8": 1}
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a file name: `check` writes OUT/NAME/
 
 
 class ProfileError(MetaforgeError):
@@ -83,6 +85,9 @@ class Profile:
     precision: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if not NAME_PATTERN.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(f"'name' must be a plain file name (letters, digits, '.', '_', '-'; no '/' or '..'), "
+                             f"got {self.name!r}: outputs are written to a folder of that name")
         if self.batch < 1:
             raise ValueError(f"'batch' must be at least 1, got {self.batch}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,7 @@ import typer
 from metaforge.cli import app
 from metaforge.cli.info import print_table
 from metaforge.cli.progress import RichReporter
+from metaforge.report import Reporter
 
 
 @app.command()
@@ -20,7 +22,7 @@ def train(
     epochs: Annotated[int, typer.Option(help="Manifold training epochs.")] = 60,
     base_epochs: Annotated[int, typer.Option(help="Epochs of the full-size base network (ignored with --base).")] = 30,
     base: Annotated[Optional[Path], typer.Option(help="A trained full-size base network (a model saved by metaforge) instead of training one.")] = None,
-    out: Annotated[Path, typer.Option(help="Manifold file to write.")] = Path("manifold.safetensors"),
+    out: Annotated[Optional[Path], typer.Option(help="Manifold file to write (default manifold.safetensors; with --resume, confirms a path not beside the run folder).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Folder for resumable state (default: OUT with .run).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its run folder; other settings are read from it.")] = None,
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
@@ -34,30 +36,40 @@ def train(
     limit: Annotated[Optional[int], typer.Option(help="Use at most this many training samples (quick runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of splits, initialisation and sampling.")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    save_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints in the run folder (one is also written after every epoch).")] = 200,
+    precision: Annotated[str, typer.Option(help="Forward pass precision: fp32, or bf16/fp16 autocast (CUDA only; fp16 adds loss scaling). Weights stay fp32.")] = "fp32",
+    sync_bn: Annotated[bool, typer.Option(help="Under torchrun: BatchNorm uses the statistics of the whole global batch, so N processes train what one would (--no-sync-bn: each process its own part, less communication).")] = True,
 ) -> None:
     """Train a metamorphic manifold: a base network, then an INR that generates every size.
 
     The defaults train a ResNet-20 manifold on the embedded digits data in a few minutes on a CPU.
     Interrupted runs continue with --resume RUN_DIR. The accuracy-vs-size table is printed at the end.
+    Started by `torchrun --nproc_per_node N -m metaforge train ...`, N processes share each batch
+    of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
     from metaforge.io import ensure_writable
 
     if resume is None:  # an unwritable output fails now, not after the training
+        out = out or Path("manifold.safetensors")
         ensure_writable(out)
     from metaforge.train.config import TrainConfig
+    from metaforge.train.dist import process_group
     from metaforge.train.run import default_run_dir, resume_run
     from metaforge.train.run import train as run_train
 
     if resume is None:
         ensure_writable(run_dir or default_run_dir(out), folder=True)
-    with RichReporter() as rep:
+
+    with process_group(device) as place, (RichReporter() if place.main else nullcontext(Reporter())) as rep:
         if resume is not None:
-            manifold = resume_run(resume, rep, device=None if device == "auto" else device)
+            manifold = resume_run(resume, rep, device=None if device == "auto" else device, out=out)
         else:
             cfg = TrainConfig(
                 dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
                 batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
                 bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
+                save_every=save_every, precision=precision, sync_bn=sync_bn,
             )
             manifold = run_train(cfg, out, run_dir, rep)
-    print_table(manifold)
+    if place.main:
+        print_table(manifold)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from metaforge.errors import ConfigError
 from metaforge.inr import INRConfig
+from metaforge.train.precision import PRECISIONS
 
 BN_MODES = ("recalibrate", "fold")
 
@@ -48,10 +49,14 @@ class TrainConfig:
     calibration_size: int = 256  # 128, 256, 512 measured equal within 0.1 pt mean (docs/METHOD.md)
     inr: INRConfig = field(default_factory=INRConfig)
     save_every: int = 200  # steps between resumable training checkpoints
+    precision: str = "fp32"  # autocast of the forward pass on CUDA: fp32, bf16 or fp16
+    sync_bn: bool = True  # distributed: BatchNorm statistics of the global batch, not of each rank's part
 
     def __post_init__(self) -> None:
         if self.bn_mode not in BN_MODES:
             raise ConfigError(f"unknown BN mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         for name in ("batch_size", "epochs", "samples", "full_every", "calibration_size", "save_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")

@@ -35,10 +35,15 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def epoch_batches(ds: Dataset, batch_size: int, seed: int, epoch: int, skip: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The batches of one epoch, reproducible from (seed, epoch); the first ``skip`` are dropped."""
+def epoch_batches(ds: Dataset, batch_size: int, seed: int, epoch: int, skip: int, device,
+                  shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of one epoch, reproducible from (seed, epoch); the first ``skip`` are dropped.
+
+    ``shard=(rank, world)``: this rank's part of every global batch of ``batch_size``.
+    """
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    it = batches(ds.train, ds.norm, batch_size, shuffle=True, augment=ds.augment, generator=gen, device=device, drop_last=True)
+    it = batches(ds.train, ds.norm, batch_size, shuffle=True, augment=ds.augment, generator=gen, device=device,
+                 drop_last=True, shard=shard)
     for i, batch in enumerate(it):
         if i >= skip:
             yield batch
@@ -59,11 +64,16 @@ def run_phase(
     save: Callable[[Position], None],
     save_every: int,
     end_epoch: Callable[[int], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> None:
-    """Run ``step(global_step, x, y)`` over the remaining epochs from ``pos``; save as it goes."""
+    """Run ``step(global_step, x, y)`` over the remaining epochs from ``pos``; save as it goes.
+
+    ``save`` runs every ``save_every`` steps and after every epoch (the last one included), on
+    every rank: the callback decides who writes.
+    """
     spe = steps_per_epoch(ds, batch_size)
     while pos.epoch < epochs:
-        for x, y in epoch_batches(ds, batch_size, seed, pos.epoch, pos.step, device):
+        for x, y in epoch_batches(ds, batch_size, seed, pos.epoch, pos.step, device, shard):
             step(pos.global_step(spe), x, y)
             pos.step += 1
             if pos.global_step(spe) % save_every == 0 and pos.step < spe:

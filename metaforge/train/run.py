@@ -30,12 +30,16 @@ from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace, make_space
 from metaforge.train.base import BASE_FILE, train_base
 from metaforge.train.config import TrainConfig
+from metaforge.train.dist import Dist, all_reduce_grads, barrier, broadcast_module, current, device_for, same_everywhere
 from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_variances
 from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.precision import Precision
 from metaforge.train.sampling import evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
-from metaforge.train.state import STATE_FILE, load_state, save_state
+from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes, restore_rng_states, rng_states, save_state
+from metaforge.train.syncbn import sync_batchnorm
 
 CONFIG_FILE = "config.json"
+PHASES = ("base", "init", "manifold", "done")  # the phases a run folder's state can be in
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,8 +57,13 @@ def default_run_dir(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".safetensors") + ".run")
 
 
-def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None) -> Manifold:
-    """Continue an interrupted run from its folder (settings and output path are read from it)."""
+def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None, out: str | Path | None = None) -> Manifold:
+    """Continue an interrupted run from its folder (settings and output path are read from it).
+
+    The saved output path is trusted only where it cannot surprise: beside the run folder, as
+    `train` lays them out by default. Any other (a custom --run-dir, or an edited config.json
+    naming some other file) must be confirmed by passing it as ``out``.
+    """
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not path.is_file():
@@ -62,38 +71,65 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
     try:
         saved = json.loads(path.read_text())
         cfg = TrainConfig.from_dict(saved["train"])
-        out = Path(saved["out"])
+        saved_out = Path(saved["out"])
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is damaged ({e}); delete the run folder and start again") from None
+    if out is None:
+        if default_run_dir(saved_out).resolve() != run_dir.resolve():
+            raise ConfigError(f"{run_dir} writes its manifold to {saved_out}, which is not beside the run folder: "
+                              f"pass --out {saved_out} to confirm (or another path)")
+        out = saved_out
     if device:
         cfg = dataclasses.replace(cfg, device=device)
     return train(cfg, out, run_dir, reporter, resume=True)
 
 
+def _resume_point(state: dict | None, run_dir: Path, out: Path) -> list[float]:
+    """What a resume would start from, as numbers every rank can compare."""
+    phase = state.get("phase") if state else None
+    return [PHASES.index(phase) if phase in PHASES else -1, (state or {}).get("epoch", 0), (state or {}).get("step", 0),
+            (run_dir / BASE_FILE).is_file(), out.is_file()]
+
+
 def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, reporter: Reporter | None = None, resume: bool = False) -> Manifold:
-    """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold."""
-    rep = reporter or Reporter()
+    """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold.
+
+    Inside an initialised process group (torchrun, see :mod:`metaforge.train.dist`) every rank
+    trains on its part of each global batch of ``cfg.batch_size``; rank 0 alone writes the run
+    folder and ``out`` and reports progress, and only its manifold carries the accuracy table.
+    """
+    d = current()
+    rep = (reporter or Reporter()) if d.main else Reporter()
     out = Path(out)
     run_dir = Path(run_dir) if run_dir else default_run_dir(out)
     started = time.time()
-    device = resolve_device(cfg.device)
+    device = device_for(resolve_device(cfg.device), d)
+    Precision(cfg.precision, device)  # an impossible precision fails before any work
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     state = load_state(run_dir) if resume else None
+    if resume and not same_everywhere(_resume_point(state, run_dir, out), d, device):
+        raise CheckpointError(f"the processes see different states in {run_dir}: resuming on several nodes needs "
+                              "the run folder (and --out) on a filesystem every node shares")
     if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
         return load_manifold(out, device)
     if cfg.base_path:  # a bad --base fails before the run folder is written
         load_model(cfg.base_path)
-    if not resume:  # a fresh run: forget an earlier run's state in the same folder
-        for name in (STATE_FILE, BASE_FILE):
-            (run_dir / name).unlink(missing_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"out": str(out), "train": cfg.to_dict()}, indent=2) + "\n")
     batch_size = min(cfg.batch_size, len(ds.train))
+    if batch_size % d.world:
+        raise ConfigError(f"--batch-size {batch_size} does not split over {d.world} processes: use a multiple of {d.world}")
     cfg_run = dataclasses.replace(cfg, batch_size=batch_size)
+    if d.main:
+        if not resume:  # a fresh run: forget an earlier run's state in the same folder
+            for name in (STATE_FILE, BASE_FILE):
+                (run_dir / name).unlink(missing_ok=True)
+        remove_partial_writes(run_dir)
+        atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"out": str(out), "train": cfg.to_dict()}, indent=2) + "\n")
+    barrier(d)  # no rank may look for an earlier run's base network before rank 0 has removed it
 
-    base = train_base(cfg_run, ds, space, device, run_dir, state, rep)
-    base_val = accuracy(base, ds.val, ds.norm, device=device)
-    rep.log(f"base network '{space.full}': val top-1 {base_val:.4f}")
+    base = train_base(cfg_run, ds, space, device, run_dir, state, rep, d)
+    if d.main:
+        rep.log(f"base network '{space.full}': val top-1 {accuracy(base, ds.val, ds.norm, device=device):.4f}")
     truth = ground_truth(cfg_run, base)
 
     cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -105,31 +141,37 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         seen_widths=widths, seen_depths=depths, samples=cfg.samples, train_config=cfg.to_dict(),
     )
 
-    in_manifold_phase = bool(state and state.get("phase") == "manifold")
-    if in_manifold_phase:
+    phase = state.get("phase") if state else None
+    if phase in ("init", "manifold"):  # the INR is in the state: no re-initialisation
         inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
         inr.load_state_dict(state["inr"])
     else:
         inr, final_recon = init_inr(cfg_run, space, truth, device, rep)
+        broadcast_module(inr, d)  # the same start on every rank, whatever the device's arithmetic
         rep.log(f"INR initialised: relative reconstruction error {final_recon:.4f}")
+        if d.main:
+            save_state(run_dir, {"phase": "init", "inr": inr.state_dict()})
     manifold = Manifold(inr, info, calibration)
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
-    if not in_manifold_phase:
+    if phase != "manifold" and d.main:
         rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
-    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval())
+    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval(), d=d)
 
-    rep.log("evaluating the accuracy-vs-size table on the test split")
-    info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
-    info.accuracy = size_table(ema, ds, space, device, rep)
-    info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
-    ema.inr.cpu()
-    save_manifold(ema, out)
-    save_state(run_dir, {"phase": "done"})
+    if d.main:
+        rep.log("evaluating the accuracy-vs-size table on the test split")
+        info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
+        info.accuracy = size_table(ema, ds, space, device, rep)
+        info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
+        ema.inr.cpu()
+        save_manifold(ema, out)
+        save_state(run_dir, {"phase": "done"})
+    barrier(d)  # no rank leaves (and tears the group down) before rank 0 has written the manifold
     return ema
 
 
 # ---- the manifold phase -------------------------------------------------------------------
-def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path, state: dict | None, rep: Reporter, teacher: nn.Module | None = None) -> None:
+def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path,
+                   state: dict | None, rep: Reporter, teacher: nn.Module | None = None, d: Dist = Dist()) -> None:
     """Train the INR through the generated networks, one random seen config per step.
 
     With ``cfg.distill`` > 0, the task loss mixes cross-entropy with the KL divergence to the base
@@ -138,10 +180,14 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     space, inr = manifold.space, manifold.inr
     widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
     opt = torch.optim.AdamW(inr.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    prec = Precision(cfg.precision, torch.device(device))
+    synced = d.enabled and cfg.sync_bn and inr.bn
     pos = Position()
     if state and state.get("phase") == "manifold":
         opt.load_state_dict(state["opt"])
         ema.inr.load_state_dict(state["ema"])
+        prec.load_state_dict(state.get("scaler"))
+        restore_rng_states(state.get("rng"), torch.device(device))
         pos = Position(state["epoch"], state["step"])
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
@@ -158,23 +204,29 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         n_vary = varying_stages(t, total, space.num_stages, cfg.incremental, cfg.incremental_frac)
         config = space.full if full else sample_config(space, widths, depths, n_vary, gen, smallest=bottom)
         set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=min(spe, total // 20)))
-        params = inr.generate(config, Jitter(gen))
-        logits = functional_call(manifold.training_net(config), params, (x,))
-        ce = loss_fn(logits, y)
-        task = ce
-        if teacher is not None and cfg.distill > 0:
-            with torch.no_grad():
-                soft = teacher(x).softmax(1)
-            kd = nn.functional.kl_div(logits.log_softmax(1), soft, reduction="batchmean")
-            task = (1 - cfg.distill) * ce + cfg.distill * kd
-        loss = task + cfg.norm_reg * sum(params[n].norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
+        net = manifold.training_net(config)
+        if synced:
+            sync_batchnorm(net)
+        with prec.autocast():
+            params = inr.generate(config, Jitter(gen))
+            logits = functional_call(net, params, (x,))
+            ce = loss_fn(logits, y)
+            task = ce
+            if teacher is not None and cfg.distill > 0:
+                with torch.no_grad():
+                    soft = teacher(x).softmax(1)
+                kd = nn.functional.kl_div(logits.log_softmax(1), soft, reduction="batchmean")
+                task = (1 - cfg.distill) * ce + cfg.distill * kd
+        loss = task.float() + cfg.norm_reg * sum(params[n].float().norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
         if full and cfg.recon_weight > 0:
-            loss = loss + cfg.recon_weight * recon_loss(params, truth, var)
+            loss = loss + cfg.recon_weight * recon_loss({n: p.float() for n, p in params.items()}, truth, var)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        prec.backward(loss)
+        all_reduce_grads(inr.parameters(), d)
+        prec.unscale(opt)
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_value_(inr.parameters(), cfg.grad_clip)
-        opt.step()
+        prec.step(opt)
         decay = min(cfg.ema, (1 + t) / (10 + t))  # short warm-up so early EMA is not the init
         with torch.no_grad():
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
@@ -183,18 +235,20 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         return {}
 
     def save(p: Position) -> None:
-        save_state(run_dir, {
-            "phase": "manifold", "epoch": p.epoch, "step": p.step,
-            "inr": inr.state_dict(), "ema": ema.inr.state_dict(), "opt": opt.state_dict(),
-        })
+        if d.main:
+            save_state(run_dir, {
+                "phase": "manifold", "epoch": p.epoch, "step": p.step,
+                "inr": inr.state_dict(), "ema": ema.inr.state_dict(), "opt": opt.state_dict(),
+                "scaler": prec.state_dict(), "rng": rng_states(torch.device(device)),
+            })
 
     def end_epoch(epoch: int) -> None:
-        if epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs:
+        if not d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
             return
         accs = [accuracy(ema.materialize(c), ds.val, ds.norm, device=device) for c in (space.full, smallest_seen)]
         rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest seen '{smallest_seen}' {accs[1]:.4f}")
 
-    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, save, cfg.save_every, end_epoch)
+    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, save, cfg.save_every, end_epoch, d.shard)
 
 
 def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, rep: Reporter) -> list[dict]:
