@@ -18,7 +18,7 @@ from metaforge.errors import MetaforgeError
 from metaforge.targets import PRECISIONS
 from metaforge.yamlconf import YamlConfigError, find_yaml, load_yaml_dataclass, shipped_names
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent / "shipped" / "profiles"  # inside the package, so a wheel carries them
 BYTES_PER = {"fp32": 4, "fp16": 2, "int8": 1}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a file name: `check` writes OUT/NAME/
 

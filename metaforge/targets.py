@@ -14,7 +14,7 @@ import metaforge
 from metaforge.errors import MetaforgeError
 from metaforge.yamlconf import find_yaml, load_yaml_dataclass, shipped_names
 
-TARGETS_DIR = Path(metaforge.__file__).resolve().parent.parent / "targets"
+TARGETS_DIR = Path(metaforge.__file__).resolve().parent / "shipped" / "targets"  # inside the package, so a wheel carries them
 RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "tensorrt": "tensorrt"}
 FORMATS = tuple(RUNTIMES)  # the values of Target.format
 PRECISIONS = ("fp32", "fp16", "int8")  # the values of Target.precision

@@ -99,3 +99,25 @@ def test_cli_list_show_and_error():
     assert out.exit_code == 0 and "precision: int8" in out.output and "Cortex-A76" in out.output
     out = runner.invoke(app, ["profile", "show", "nope"])
     assert out.exit_code != 0
+
+
+def test_a_wheel_install_carries_the_shipped_profiles_and_targets(tmp_path):
+    """Not only an editable checkout: the built wheel holds every shipped YAML and finds it."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root), "-w", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("metaforge-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import metaforge.profiles as p, metaforge.targets as t; "
+            "print(sorted(p.list_profiles()), p.load_profile('jetson-nano').target, t.load_target('tflite-int8').precision, p.__file__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                       env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("]")[0] == "['host-cpu', 'jetson-nano', 'raspberry-pi-4', 'raspberry-pi-5'"
+    assert "tensorrt-fp16 int8" in r.stdout and r.stdout.split()[-1].startswith(str(site))  # the wheel's copy, not the checkout
