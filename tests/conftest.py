@@ -10,6 +10,9 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)  # in case a plugin imported torch before the variable was set
 
 from metaforge.train.config import TrainConfig
 
