@@ -251,6 +251,13 @@ CASES = [
     Case("ingest-results-of-another-device", ("profile", "ingest", "{tmp}/results.json", "--profile", "host-cpu", "--out", "{tmp}/t.json"),
          r"holds measurements for profile raspberry-pi-4, not host-cpu",
          setup=_write("results.json", '{"schema": "metaforge.bundle-results/1", "profile": "raspberry-pi-4"}'), absent=("t.json",)),
+    Case("ingest-damaged-results", ("profile", "ingest", "{tmp}/results.json", "--profile", "host-cpu", "--out", "{tmp}/t.json"),
+         r"results\.json is a damaged results file \(field 'target'",
+         setup=_write("results.json", '{"schema": "metaforge.bundle-results/1", "profile": "host-cpu"}'), absent=("t.json",)),
+    Case("bundle-fit-malformed-front", ("bundle", "--manifold", "{m}", "--profile", "host-cpu", "--fit", "{tmp}/fit.json", "--out", "{tmp}/b"),
+         r"fit\.json has a malformed 'pareto' list", absent=("b",),
+         setup=_write("fit.json", '{"schema": "metaforge-fit/1", "profile": "host-cpu", "config": "w=8,16,32 d=2,2,2", '
+                                  '"feasible": true, "pareto": [{"config": "w=8,16,32 d=2,2,2", "latency_ms": 0.1}]}')),
     # ---- export
     Case("export-unknown-format", ("export", "--manifold", "{m}", "--config", CFG, "--format", "onnx2", "--out", "{tmp}/e"),
          r"unknown format 'onnx2'.*onnx, tflite, tensorrt", absent=("e",)),

@@ -80,8 +80,12 @@ def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | N
         if doc.get("profile") not in (None, prof.name):
             raise BundleError(f"{fit_json} was fitted for profile {doc.get('profile')}, not {prof.name}: "
                               f"fit again with --profile {prof.name}")
-        entries = [e for e in doc.get("pareto", []) if e.get("config") and e.get("latency_ms")]
-        front = [(e["config"], float(e["latency_ms"]["value"])) for e in entries]
+        try:
+            entries = [e for e in doc.get("pareto", []) if e.get("config") and e.get("latency_ms")]
+            front = [(e["config"], float(e["latency_ms"]["value"])) for e in entries]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise BundleError(f"{fit_json} has a malformed 'pareto' list (entries need 'config' and 'latency_ms': "
+                              "{'value': ...}); write it again with `metaforge fit --json`") from None
         fitted = {e["config"]: e["latency_ms"] for e in entries + ([doc] if doc.get("latency_ms") else [])}
         return Choice(pick, spread(front, opts.sweep, pick), source, fitted=fitted)
     from metaforge.fit import InfeasibleBudget, fit

@@ -74,6 +74,7 @@ def load_results(path: str | Path, prof: Profile) -> dict:
     if doc.get("profile") != prof.name:
         raise BundleError(f"{path} holds measurements for profile {doc.get('profile')}, not {prof.name}: "
                           f"ingest it with --profile {doc.get('profile')}, or bundle for {prof.name}")
+    _check_fields(doc, path)
     fmt = doc["target"]["format"]
     if fmt != prof.format or doc.get("batch") != prof.batch or int(doc.get("threads") or 0) != prof.device.threads:
         raise BundleError(f"{path} was measured as {fmt} batch {doc.get('batch')} with {doc.get('threads')} threads, but profile "
@@ -83,6 +84,21 @@ def load_results(path: str | Path, prof: Profile) -> dict:
             raise BundleError(f"{path}: model {m['id']} was timed in {m.get('backend')}, not in the profile's runtime "
                               f"({' or '.join(BACKENDS[fmt])}); its latency says nothing about {prof.name}")
     return doc
+
+
+def _check_fields(doc: dict, path: Path) -> None:
+    """Every field ingest reads is there and of its type: a damaged file is one line, not a traceback."""
+    try:
+        str(doc["target"]["format"])
+        ArchSpace.from_dict(doc["space"])
+        for m in doc["models"]:
+            str(m["id"]), ArchConfig.parse(m["config"])
+            if "latency" in m:
+                [float(m["latency"][f"{s}_ms"]) for s in STATS]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        what = f"field {e}" if isinstance(e, KeyError) else str(e) or type(e).__name__
+        raise BundleError(f"{path} is a damaged results file ({what} is missing or malformed); "
+                          "copy results.json from the device again, or run run.py there again") from None
 
 
 def roofline_table(prof: Profile, space: ArchSpace) -> LatencyTable:

@@ -47,18 +47,10 @@ def train(
     Started by `torchrun --nproc_per_node N -m metaforge train ...`, N processes share each batch
     of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
-    from metaforge.io import ensure_writable
-
-    if resume is None:  # an unwritable output fails now, not after the training
-        out = out or Path("manifold.safetensors")
-        ensure_writable(out)
     from metaforge.train.config import TrainConfig
     from metaforge.train.dist import process_group
-    from metaforge.train.run import default_run_dir, resume_run
+    from metaforge.train.run import resume_run
     from metaforge.train.run import train as run_train
-
-    if resume is None:
-        ensure_writable(run_dir or default_run_dir(out), folder=True)
 
     with process_group(device) as place, (RichReporter() if place.main else nullcontext(Reporter())) as rep:
         if resume is not None:
@@ -70,6 +62,6 @@ def train(
                 bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
                 save_every=save_every, precision=precision, sync_bn=sync_bn,
             )
-            manifold = run_train(cfg, out, run_dir, rep)
+            manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, rep)
     if place.main:
         print_table(manifold)

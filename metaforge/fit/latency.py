@@ -109,21 +109,22 @@ class Timing:
 
 
 def measure_modules(modules: list[nn.Module], shapes: list[tuple[int, ...]], profile: Profile, *,
-                    memory: bool = False, timing: Timing = Timing()) -> list[Measurement]:
+                    memory: bool | range = False, timing: Timing = Timing()) -> list[Measurement]:
     """Export every module and time them together in one fresh ONNX Runtime process, interleaved.
 
-    With ``memory``, each module's peak memory is read in a process of its own (the first model
-    of a process is the only one whose peak is its own)."""
+    The peak memory of the modules in ``memory`` (True: all) is read in a process of its own for
+    each (the first model of a process is the only one whose peak is its own)."""
     reason = runtime_available(profile)
     if reason:
         raise MeasureError(reason)
     with tempfile.TemporaryDirectory(prefix="metaforge-measure-") as tmp:
         paths = [str(export_onnx(m, s, profile.batch, Path(tmp) / f"m{i}.onnx")) for i, (m, s) in enumerate(zip(modules, shapes))]
-        rows = _run_worker(paths, shapes, profile, Path(tmp), timing, memory=memory and len(paths) == 1)
-        if memory and len(paths) > 1:
+        wanted = set(range(len(paths)) if memory is True else memory or ())
+        rows = _run_worker(paths, shapes, profile, Path(tmp), timing, memory=wanted == {0} and len(paths) == 1)
+        if len(paths) > 1:
             quick = dataclasses.replace(timing, bursts=1, window_seconds=0.0)
-            peaks = [_run_worker([p], [s], profile, Path(tmp), quick, memory=True)[0]["peak_mb"] for p, s in zip(paths, shapes)]
-            rows = [{**r, "peak_mb": pk} for r, pk in zip(rows, peaks)]
+            for i in sorted(wanted):
+                rows[i]["peak_mb"] = _run_worker([paths[i]], [shapes[i]], profile, Path(tmp), quick, memory=True)[0]["peak_mb"]
     return [Measurement(**r) for r in rows]
 
 

@@ -172,7 +172,7 @@ def random_configs(space: ArchSpace, n: int, seed: int, exclude: set = frozenset
     return out
 
 
-def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration: int = 8, seed: int = 1234,
+def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration: int = 10, seed: int = 1234,
                 reporter: Reporter | None = None, timing: "Timing | None" = None) -> LatencyTable:
     """Measure a table for ``profile`` (its runtime must be on this machine) covering ``space``.
 
@@ -192,7 +192,7 @@ def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration
     modules = [nn.ReLU()] + [layer_module(x) for x in grid] + [ResNet(c, space.in_channels, space.num_classes) for c in configs]
     shapes_in = [shape] + [(x.cin, x.hw, x.hw) for x in grid] + [shape] * len(configs)
     rep.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)
-    got = measure_modules(modules, shapes_in, profile, memory=True, timing=timing or Timing())
+    got = measure_modules(modules, shapes_in, profile, memory=range(1 + len(grid), len(modules)), timing=timing or Timing())
     rep.advance()
     null, rows, meas = got[0], got[1:1 + len(grid)], got[1 + len(grid):]
     entries = {(x.kind, x.cin, x.cout, x.hw, x.stride): {"p50": r.p50_ms, "p90": r.p90_ms} for x, r in zip(grid, rows)}

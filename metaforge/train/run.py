@@ -22,7 +22,7 @@ from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import accuracy
 from metaforge.inr import Jitter, WeightINR
-from metaforge.io import atomic_write_text
+from metaforge.io import atomic_write_text, ensure_writable
 from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.model_io import load_model
 from metaforge.nets import ResNet
@@ -102,6 +102,9 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     rep = (reporter or Reporter()) if d.main else Reporter()
     out = Path(out)
     run_dir = Path(run_dir) if run_dir else default_run_dir(out)
+    if d.main:  # an unwritable output fails now, not after the training (fresh runs and resumes alike)
+        ensure_writable(out)
+        ensure_writable(run_dir, folder=True)
     started = time.time()
     device = device_for(resolve_device(cfg.device), d)
     Precision(cfg.precision, device)  # an impossible precision fails before any work
@@ -111,7 +114,10 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     if resume and not same_everywhere(_resume_point(state, run_dir, out), d, device):
         raise CheckpointError(f"the processes see different states in {run_dir}: resuming on several nodes needs "
                               "the run folder (and --out) on a filesystem every node shares")
-    if state and state.get("phase") == "done" and out.is_file():  # nothing left to do
+    if state and state.get("phase") == "done":  # nothing left to do
+        if not out.is_file():
+            raise CheckpointError(f"the run in {run_dir} finished, but its output {out} is gone; "
+                                  f"start a new run with `metaforge train --out {out}`")
         return load_manifold(out, device)
     if cfg.base_path:  # a bad --base fails before the run folder is written
         load_model(cfg.base_path)
@@ -126,6 +132,9 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         remove_partial_writes(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"out": str(out), "train": cfg.to_dict()}, indent=2) + "\n")
     barrier(d)  # no rank may look for an earlier run's base network before rank 0 has removed it
+    if not resume and not same_everywhere(_resume_point(None, run_dir, out), d, device):
+        raise CheckpointError(f"another process still sees an earlier run's files in {run_dir}: several nodes need "
+                              "the run folder on a filesystem every node shares (or a run folder of their own, emptied)")
 
     base = train_base(cfg_run, ds, space, device, run_dir, state, rep, d)
     if d.main:
