@@ -135,14 +135,14 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     ensure_writable(out, folder=True)  # before the fit and the exports, which take a while
     prof = load_profile(profile)
     choice = choose_configs(manifold, prof, fit_json, opts, rep)
-    space = load_manifold(manifold).space
+    loaded = load_manifold(manifold)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as e:
         raise BundleError(f"cannot write {out}: {e.strerror}; choose a writable --out") from None
     try:
-        manifest = _fill(tmp, manifold, prof, space, choice, opts, rep)
+        manifest = _fill(tmp, manifold, loaded, prof, choice, opts, rep)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.copyfile(RUNNER, tmp / "run.py")
         os.chmod(tmp / "run.py", 0o755)
@@ -155,28 +155,29 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     return out
 
 
-def _fill(tmp: Path, manifold, prof: Profile, space, choice: Choice, opts: BundleOptions, rep: Reporter) -> dict:
-    """Export every model into ``tmp/models``, write the samples; return the manifest."""
+def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opts: BundleOptions, rep: Reporter) -> dict:
+    """Export every model of the loaded manifold ``m`` into ``tmp/models``, write the samples; return the manifest."""
     import metaforge
     from metaforge.export import GateFailed
-    from metaforge.export.job import load_job
+    from metaforge.export.job import dataset_of, job_for
     from metaforge.export.pipeline import export_model, reference_logits, resolve_target
     from metaforge.targets import load_target
 
     target = resolve_target(load_target(prof.target), None, None)
     configs = [("pick", choice.pick)] + [(f"s{i + 1:02d}", c) for i, c in enumerate(choice.sweep)]
+    space, ds = m.space, dataset_of(m)
     predicted = predictions(prof, space, [c for _, c in configs])
-    models, refs, data = [], {}, None
+    models, refs = [], {}
     rep.phase("exporting bundle models", len(configs))
-    for mid, cfg in configs:
-        job = load_job(manifold, target, cfg, choice.source)
+    for i, (mid, cfg) in enumerate(configs):
+        job = job_for(m, ds, target, cfg, choice.source)
         res = export_model(job.model, job.spec, job.target, tmp / "models" / mid, job.data, reporter=rep)
         if not res.passed:
             raise GateFailed.from_report(res.report, res.report_path)
-        data = data or job.data
-        heldout = data.heldout
-        n = min(opts.samples, len(heldout))
-        x = data.norm.apply(heldout.images[:n])
+        if i == 0:
+            data = job.data
+            n = min(opts.samples, len(data.heldout))
+            x = data.norm.apply(data.heldout.images[:n])
         refs[f"ref_{mid}"] = reference_logits(job.model, x).astype(np.float32)
         art = res.report["artifact"]
         models.append({

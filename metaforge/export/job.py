@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -16,6 +17,10 @@ from metaforge.errors import InputError
 from metaforge.export import ExportData, ModelSpec
 from metaforge.report import Reporter
 from metaforge.targets import Target, load_target
+
+if TYPE_CHECKING:
+    from metaforge.data import Dataset
+    from metaforge.manifold import Manifold
 
 
 @dataclass
@@ -59,14 +64,25 @@ def pick_config(manifold: str | Path, *, fit_json: str | Path | None = None, pro
 def load_job(manifold: str | Path, target: Target, config: str, source: str) -> ExportJob:
     """Materialise ``config`` of ``manifold`` and load its dataset's held-out and training splits."""
     from metaforge.checkpoint import load_manifold
-    from metaforge.data import load_dataset
-    from metaforge.space import ArchConfig
 
     m = load_manifold(manifold)
+    return job_for(m, dataset_of(m), target, config, source)
+
+
+def dataset_of(m: Manifold) -> Dataset:
+    """The dataset a manifold was trained on, with the same seeded splits."""
+    from metaforge.data import load_dataset
+
+    tc = m.info.train_config
+    return load_dataset(m.info.dataset, tc.get("data_dir"), seed=tc.get("seed", 0))
+
+
+def job_for(m: Manifold, ds: Dataset, target: Target, config: str, source: str) -> ExportJob:
+    """An export job for ``config`` of a loaded manifold (one load serves many configs)."""
+    from metaforge.space import ArchConfig
+
     cfg = m.space.check(ArchConfig.parse(config))
     net = m.materialize(cfg)
-    tc = m.info.train_config
-    ds = load_dataset(m.info.dataset, tc.get("data_dir"), seed=tc.get("seed", 0))
     sp = m.space
     spec = ModelSpec(
         input_shape=(sp.in_channels, sp.image_size, sp.image_size), normalization=m.info.normalization,
