@@ -20,16 +20,20 @@ import argparse
 import dataclasses
 import json
 import resource
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from baselines import l1_prune, last_stage_widths, pruned_variants, train_individual, train_last_stage_manifold
 from fidelity_report import plot, print_tables
 
 from metaforge.checkpoint import load_manifold
 from metaforge.cost import count_cost
-from metaforge.data import Split, load_dataset
+from metaforge.data import Dataset, Split, load_dataset
 from metaforge.evaluate import accuracy
 from metaforge.io import atomic_write_text
 from metaforge.model_io import load_model
@@ -38,12 +42,14 @@ from metaforge.space import ArchConfig, make_space
 from metaforge.train.base import BASE_FILE
 from metaforge.train.config import TrainConfig
 from metaforge.train.loop import steps_per_epoch
+from metaforge.train import run as train_run
 from metaforge.train.run import resolve_device, train
 
 # (width fraction, depth below full): full, unseen-between, shallower, seen, ..., below the seen widths
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.875, 1), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0))
 NEUMETA_FRACS = (0.25, 0.5, 0.625, 0.75, 1.0)  # last-stage widths the NeuMeta-style manifold is scored at
 ABLATIONS = {"fold": {"bn_mode": "fold"}, "no_permute": {"permute": False}, "no_incremental": {"incremental": False}}
+VAL_LOGGED = 1000  # training only logs validation accuracy; scoring it on 5,000 images would cost more than the steps
 MODES = {  # limit, base epochs, manifold epochs, test images (None: all)
     "quick": (2000, 4, 8, 5000),
     "default": (10000, 6, 12, None),
@@ -53,9 +59,13 @@ MODES = {  # limit, base epochs, manifold epochs, test images (None: all)
 class Bench:
     """The work folder: cached results (eval.json) and phase timings (timings.json)."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, setting: dict) -> None:
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
+        saved = self._read("setting.json")
+        if saved and saved != setting:  # cached scores and nets belong to one setting
+            raise SystemExit(f"{work} holds a run with {saved}, not {setting}: give another --work")
+        self._write("setting.json", setting)
         self.evals = self._read("eval.json")
         self.timings = self._read("timings.json")
 
@@ -67,15 +77,28 @@ class Bench:
         atomic_write_text(self.work / name, json.dumps(d, indent=1) + "\n")
 
     def timed(self, key: str, fn: Callable):
-        """Run ``fn``; record its wall and user-CPU seconds the first time it completes."""
+        """Run ``fn``, adding its wall and user-CPU seconds to ``key`` until it completes once.
+
+        An interrupted phase (SIGTERM, Ctrl-C) keeps its partial time, so a resumed phase reports
+        the sum of its runs; a phase already completed is only loaded and adds nothing.
+        """
+        rec = self.timings.setdefault(key, {"wall_s": 0.0, "user_cpu_s": 0.0, "runs": 0, "done": False})
+        rec.setdefault("runs", 1)
+        rec.setdefault("done", True)  # a record without the flag was written on completion
         t, u = time.time(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
-        out = fn()
-        if key not in self.timings:
-            self.timings[key] = {"wall_s": round(time.time() - t, 1),
-                                 "user_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime - u, 1)}
-            self._write("timings.json", self.timings)
-            print(f"[{key}] {self.timings[key]}", flush=True)
-        return out
+        ok = False
+        try:
+            out = fn()
+            ok = True
+            return out
+        finally:
+            if not rec["done"]:
+                rec["wall_s"] = round(rec["wall_s"] + time.time() - t, 1)
+                rec["user_cpu_s"] = round(rec["user_cpu_s"] + resource.getrusage(resource.RUSAGE_SELF).ru_utime - u, 1)
+                rec["runs"] += 1
+                rec["done"] = ok
+                self._write("timings.json", self.timings)
+                print(f"[{key}] {rec}", flush=True)
 
     def score(self, method: str, config: ArchConfig, make_net: Callable, test: Split, norm, device) -> float:
         key = f"{method}|{config}"
@@ -86,7 +109,29 @@ class Bench:
         return self.evals[key]
 
 
+def capped_val(ds: Dataset) -> Dataset:
+    return dataclasses.replace(ds, val=Split(ds.val.images[:VAL_LOGGED], ds.val.labels[:VAL_LOGGED]))
+
+
+@contextmanager
+def logged_val_capped() -> Iterator[None]:
+    """Training runs (``metaforge.train.run.train``) see a validation split of ``VAL_LOGGED`` images.
+
+    The library uses validation only for its progress log (never to select anything), so this
+    changes no result; on a small run it saves most of the CPU time spent outside the steps.
+    """
+    real = train_run.load_dataset
+    with mock.patch.object(train_run, "load_dataset", lambda *a, **k: capped_val(real(*a, **k))):
+        yield
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so an interrupted phase records its time
+    with logged_val_capped():
+        run()
+
+
+def run() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, required=True, help="folder for every trained artefact and cached score")
     ap.add_argument("--quick", action="store_true", help="the <=10-minute smoke scale (%s)" % (MODES["quick"],))
@@ -101,6 +146,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", nargs="*", default=[], choices=["individual", "prune", "neumeta", "ablations"])
+    ap.add_argument("--no-train", action="store_true", help="report only what is trained already (skip the rest)")
     ap.add_argument("--json", type=Path, default=None, help="results file (default WORK/fidelity.json)")
     ap.add_argument("--plot", type=Path, default=None, help="accuracy-vs-FLOPs PNG (default WORK/fidelity.png)")
     args = ap.parse_args()
@@ -110,12 +156,13 @@ def main() -> None:
     epochs = args.epochs if args.epochs is not None else epochs
     test_limit = test_limit if args.test_limit is None else (args.test_limit or None)
 
-    bench = Bench(args.work)
     device = resolve_device(args.device)
     cfg = TrainConfig(dataset=args.data, data_dir=args.data_dir, preset=args.preset, seed=args.seed, device=args.device,
                       batch_size=args.batch_size, limit=limit, base_epochs=base_epochs, epochs=epochs)
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     test = ds.test if not test_limit else Split(ds.test.images[:test_limit], ds.test.labels[:test_limit])
+    bench = Bench(args.work, {"data": ds.name, "train": len(ds.train), "test": len(test), "preset": cfg.preset, "seed": cfg.seed,
+                              "base_epochs": base_epochs, "epochs": epochs, "batch_size": cfg.batch_size})
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     shape = (space.in_channels, space.image_size, space.image_size)
     full_macs = count_cost(ResNet(space.full, *shape[:1], space.num_classes), shape).macs
@@ -150,12 +197,16 @@ def main() -> None:
 
     if "ablations" not in args.skip:
         for name, change in ABLATIONS.items():
+            if args.no_train and not (w / f"ablation_{name}.safetensors").exists():
+                continue
             m = bench.timed(f"ablation_{name}", lambda: train(dataclasses.replace(shared, **change), w / f"ablation_{name}.safetensors", resume=True))
             score_all(name, m.materialize)
     if "individual" not in args.skip:
         ind = dataclasses.replace(cfg, base_epochs=base_epochs + epochs)
         for c, row in zip(sizes, rows):
-            net = bench.timed(f"individual|{c}", lambda: train_individual(ind, ds, space, c, w / "individual" / slug(c), device))
+            if args.no_train and not (w / "individual" / slug(c) / BASE_FILE).exists():
+                continue
+            net = bench.timed(f"individual|{c}", lambda: train_individual(ind, capped_val(ds), space, c, w / "individual" / slug(c), device))
             row["top1"]["individual"] = bench.score("individual", c, lambda: net, test, ds.norm, device)
     if "prune" not in args.skip:
         ft_steps = round(epochs * spe / len(sizes))
@@ -164,7 +215,7 @@ def main() -> None:
             for name, net in nets.items():
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
     neumeta_rows = []
-    if "neumeta" not in args.skip:
+    if "neumeta" not in args.skip and not (args.no_train and not (w / "neumeta.safetensors").exists()):
         nm = bench.timed("neumeta", lambda: train_last_stage_manifold(shared, w / "neumeta.safetensors"))
         score_all("neumeta", nm.materialize)
         last_seen = last_stage_widths(space, cfg.seen_width_fracs)[-1]
