@@ -45,18 +45,19 @@ class StepClock(Reporter):
     """Stamps every training step of every phase (the library calls ``advance`` once per step)."""
 
     def __init__(self) -> None:
-        self.stamps: dict[str, list[float]] = {}
+        self.stamps: dict[str, list[tuple[float, float]]] = {}
         self.current = ""
 
     def phase(self, name: str, total: int, done: int = 0) -> None:
         self.current = name
-        self.stamps[name] = [time.perf_counter()]
+        self.stamps[name] = [(time.perf_counter(), time.process_time())]
 
     def advance(self, steps: int = 1, **metrics: float) -> None:
-        self.stamps[self.current].append(time.perf_counter())
+        self.stamps[self.current].append((time.perf_counter(), time.process_time()))
 
-    def intervals(self, name: str, skip: int = 3) -> list[float]:
-        s = self.stamps[name]
+    def intervals(self, name: str, kind: int, skip: int = 3) -> list[float]:
+        """Seconds per step (kind 0: wall, 1: process CPU), without the first ``skip`` steps."""
+        s = [v[kind] for v in self.stamps[name]]
         return [b - a for a, b in zip(s[1 + skip:-1], s[2 + skip:])]
 
 
@@ -64,14 +65,15 @@ def materialise_ms(m, configs: list[ArchConfig], repeats: int) -> list[dict]:
     rows = []
     for c in configs:
         m.materialize(c)  # warm-up
-        times = []
+        wall, cpu = [], []
         for _ in range(repeats):
-            t = time.perf_counter()
+            t, u = time.perf_counter(), time.process_time()
             m.materialize(c)
-            times.append(1000 * (time.perf_counter() - t))
-        rows.append({"config": str(c), "k": m.default_samples(c), "ms_median": round(statistics.median(times), 1),
-                     "ms_min": round(min(times), 1)})
-        print(f"materialise {c} (K={m.default_samples(c)}): {rows[-1]['ms_median']} ms median", flush=True)
+            wall.append(1000 * (time.perf_counter() - t))
+            cpu.append(1000 * (time.process_time() - u))
+        rows.append({"config": str(c), "k": m.default_samples(c), "wall_ms_median": round(statistics.median(wall), 1),
+                     "cpu_ms_median": round(statistics.median(cpu), 1), "wall_ms_min": round(min(wall), 1)})
+        print(f"materialise {c}: {rows[-1]}", flush=True)
     return rows
 
 
@@ -81,13 +83,16 @@ def train_steps(dataset: str, data_dir: str | None, steps: int, batch: int, work
     cfg = TrainConfig(dataset=dataset, data_dir=data_dir, batch_size=batch, limit=steps * batch, base_epochs=1, epochs=1,
                       save_every=10 * steps, device="cpu")
     train(cfg, work / "steps.safetensors", work / "steps.run", clock)
-    base, man = clock.intervals("base network"), clock.intervals("manifold")
-    # the manifold's step t trains the full size when t % full_every == 0 (intervals start at step 4)
-    full = [v for i, v in enumerate(man, start=4) if i % cfg.full_every == 0]
-    out = {"batch": batch, "steps": steps, "plain_ms_mean": 1000 * statistics.fmean(base),
-           "manifold_ms_mean": 1000 * statistics.fmean(man), "manifold_full_size_ms_mean": 1000 * statistics.fmean(full)}
-    out["ratio_mean"] = out["manifold_ms_mean"] / out["plain_ms_mean"]
-    out["ratio_full_size"] = out["manifold_full_size_ms_mean"] / out["plain_ms_mean"]
+    out: dict = {"batch": batch, "steps": steps}
+    for kind, label in ((0, "wall"), (1, "cpu")):
+        base, man = clock.intervals("base network", kind), clock.intervals("manifold", kind)
+        # the manifold's step t trains the full size when t % full_every == 0 (intervals start at step 4)
+        full = [v for i, v in enumerate(man, start=4) if i % cfg.full_every == 0]
+        out[f"{label}_plain_ms"] = 1000 * statistics.fmean(base)
+        out[f"{label}_manifold_ms"] = 1000 * statistics.fmean(man)
+        out[f"{label}_manifold_full_size_ms"] = 1000 * statistics.fmean(full)
+        out[f"{label}_ratio"] = out[f"{label}_manifold_ms"] / out[f"{label}_plain_ms"]
+        out[f"{label}_ratio_full_size"] = out[f"{label}_manifold_full_size_ms"] / out[f"{label}_plain_ms"]
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
@@ -135,15 +140,17 @@ def ort_rows(m, configs: list[ArchConfig], batches: tuple[int, ...], runs: int) 
         row = {"config": str(c), "flops_frac": round(cost.macs / full_macs, 4), "mflops": round(cost.mflops, 3)}
         for b in batches:
             lat = interleaved_latency_ms({"materialised": mat, "dense": dense}, spec, b, runs)
-            row[f"b{b}_materialised_ms"] = round(lat["materialised"], 4)
-            row[f"b{b}_dense_ms"] = round(lat["dense"], 4)
-            row[f"b{b}_ratio"] = round(lat["materialised"] / lat["dense"], 3)
+            for kind in ("wall", "cpu"):
+                row[f"b{b}_{kind}_materialised_ms"] = round(lat["materialised"][kind], 4)
+                row[f"b{b}_{kind}_dense_ms"] = round(lat["dense"][kind], 4)
+                row[f"b{b}_{kind}_ratio"] = round(lat["materialised"][kind] / lat["dense"][kind], 3)
         rows.append(row)
         print("ORT", row, flush=True)
     for b in batches:
-        ref = rows[0][f"b{b}_materialised_ms"]
-        for r in rows:
-            r[f"b{b}_time_frac"] = round(r[f"b{b}_materialised_ms"] / ref, 3)
+        for kind in ("wall", "cpu"):
+            ref = rows[0][f"b{b}_{kind}_materialised_ms"]
+            for r in rows:
+                r[f"b{b}_{kind}_time_frac"] = round(r[f"b{b}_{kind}_materialised_ms"] / ref, 3)
     return rows
 
 
