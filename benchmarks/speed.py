@@ -36,6 +36,7 @@ from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.run import train
 from ort_timing import interleaved_latency_ms
+from speed_report import tables
 
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0), (0.25, 2))
 EXPORT_TARGETS = ("onnx-fp32", "tflite-fp32", "tflite-fp16", "tflite-int8", "tensorrt-fp16")
@@ -226,6 +227,7 @@ def main() -> None:
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     out = args.json or args.work / "speed.json"
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    print(tables(result))
     print(f"wrote {out} ({result['wall_s']} s)")
 
 
