@@ -201,19 +201,20 @@ def run() -> None:
                 continue
             m = bench.timed(f"ablation_{name}", lambda: train(dataclasses.replace(shared, **change), w / f"ablation_{name}.safetensors", resume=True))
             score_all(name, m.materialize)
-    if "individual" not in args.skip:
-        ind = dataclasses.replace(cfg, base_epochs=base_epochs + epochs)
-        for c, row in zip(sizes, rows):
-            if args.no_train and not (w / "individual" / slug(c) / BASE_FILE).exists():
-                continue
-            net = bench.timed(f"individual|{c}", lambda: train_individual(ind, capped_val(ds), space, c, w / "individual" / slug(c), device))
-            row["top1"]["individual"] = bench.score("individual", c, lambda: net, test, ds.norm, device)
     if "prune" not in args.skip:
         ft_steps = round(epochs * spe / len(sizes))
         for c, row in zip(sizes, rows):
             nets = bench.timed(f"prune|{c}", lambda: pruned_variants(base, c, manifold.calibration, ds, ft_steps, cfg, w / "prune" / slug(c), device))
             for name, net in nets.items():
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
+    if "individual" not in args.skip:
+        ind = dataclasses.replace(cfg, base_epochs=base_epochs + epochs)
+        for i in spread_order(len(sizes)):  # an interrupted run has individual nets across the range
+            c, row = sizes[i], rows[i]
+            if args.no_train and not (w / "individual" / slug(c) / BASE_FILE).exists():
+                continue
+            net = bench.timed(f"individual|{c}", lambda: train_individual(ind, capped_val(ds), space, c, w / "individual" / slug(c), device))
+            row["top1"]["individual"] = bench.score("individual", c, lambda: net, test, ds.norm, device)
     neumeta_rows = []
     if "neumeta" not in args.skip and not (args.no_train and not (w / "neumeta.safetensors").exists()):
         nm = bench.timed("neumeta", lambda: train_last_stage_manifold(shared, w / "neumeta.safetensors"))
@@ -242,6 +243,18 @@ def run() -> None:
     print_tables(result)
     plot(result, args.plot or w / "fidelity.png")
     print(f"\nwrote {out}")
+
+
+def spread_order(n: int) -> list[int]:
+    """0, n-1, then the midpoints of ever smaller gaps: any prefix covers the range evenly."""
+    order, gaps = [0, n - 1] if n > 1 else [0], [(0, n - 1)]
+    while len(order) < n:
+        lo, hi = gaps.pop(0)
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            order.append(mid)
+            gaps += [(lo, mid), (mid, hi)]
+    return order
 
 
 def slug(c: ArchConfig) -> str:
