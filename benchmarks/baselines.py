@@ -124,14 +124,22 @@ def fine_tune(net: ResNet, ds: Dataset, steps: int, batch_size: int, lr: float, 
 
 def pruned_variants(base: ResNet, config: ArchConfig, calibration: torch.Tensor, ds: Dataset, ft_steps: int,
                     cfg: TrainConfig, cache: Path, device) -> dict[str, ResNet]:
-    """Pruned as is, with BN recalibrated on the manifold's calibration images, and fine-tuned (cached)."""
-    raw = l1_prune(base, config)
-    recal = recalibrate_batchnorm(l1_prune(base, config), ds.norm.apply(calibration))
+    """Pruned as is, with BN recalibrated on the manifold's calibration images, and fine-tuned (cached).
+
+    The fine-tune starts from the recalibrated net and ends with another recalibration: a few
+    hundred steps leave BatchNorm's running averages (momentum 0.1) a mix of the old and new
+    statistics, which is not what the weights were tuned with.
+    """
+    images = ds.norm.apply(calibration).to(device)
+    raw = l1_prune(base, config).to(device)
+    recal = recalibrate_batchnorm(l1_prune(base, config).to(device), images)
     path = cache / "finetuned.safetensors"
     if path.exists():
         tuned = load_model(path, device)[0].eval()
     else:
-        tuned = fine_tune(l1_prune(base, config), ds, ft_steps, cfg.batch_size, cfg.base_lr / 10, cfg.seed, device)
+        start = recalibrate_batchnorm(l1_prune(base, config).to(device), images)
+        tuned = fine_tune(start, ds, ft_steps, cfg.batch_size, cfg.base_lr / 10, cfg.seed, device)
+        tuned = recalibrate_batchnorm(tuned, images)
         save_model(tuned, path, {"dataset": ds.name, "fine_tune_steps": str(ft_steps)})
     return {"prune": raw, "prune_recal": recal, "prune_ft": tuned}
 
