@@ -62,12 +62,13 @@ def _flip_header(data: bytes) -> bytes:
 
 
 def _inf_in_tensor(data: bytes) -> bytes:
-    """Overwrite the first float of the first float32 INR tensor with +inf, in place in the file bytes."""
+    """Overwrite the first value of the first float INR tensor with +inf, in place in the file bytes."""
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
-    name = next(k for k, v in sorted(header.items()) if k.startswith("inr.") and v["dtype"] == "F32")
+    name = next(k for k, v in sorted(header.items()) if k.startswith("inr.") and v["dtype"] in ("F32", "F16"))
     start = 8 + n + header[name]["data_offsets"][0]
-    return data[:start] + struct.pack("<f", math.inf) + data[start + 4:]
+    inf = struct.pack("<f" if header[name]["dtype"] == "F32" else "<e", math.inf)
+    return data[:start] + inf + data[start + len(inf):]
 
 
 def _nan(meta: dict, tensors: dict) -> None:
@@ -77,8 +78,8 @@ def _nan(meta: dict, tensors: dict) -> None:
 
 def _huge(meta: dict, tensors: dict) -> None:
     """Finite but extreme values: the loader accepts them, generation overflows to inf and NaN."""
-    for name in (k for k in tensors if k.startswith("inr.codes.")):
-        tensors[name].fill_(3e38)
+    for name in [k for k in tensors if k.startswith("inr.codes.")]:
+        tensors[name] = torch.full(tensors[name].shape, 3e38)  # float32: beyond float16, as save_manifold keeps such values
 
 
 def _drop_tensor(meta: dict, tensors: dict) -> None:

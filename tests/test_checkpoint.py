@@ -23,6 +23,25 @@ def test_round_trip_gives_identical_networks(tiny_run, tmp_path):
         torch.testing.assert_close(again.materialize(config)(x), manifold.materialize(config)(x), atol=1e-5, rtol=1e-5)
 
 
+def test_file_keeps_float16_and_is_smaller_than_the_network(tiny_run):
+    """The INR is stored in float16 (the table was measured on those weights) and the whole file,
+    calibration images included, is smaller than the full network's float32 weights."""
+    from safetensors import safe_open
+
+    from metaforge.nets import ResNet
+
+    path, manifold, _ = tiny_run
+    with safe_open(str(path), framework="pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys() if k.startswith("inr.")}
+    assert dtypes == {"F16"}
+    full = ResNet(manifold.space.full, manifold.space.in_channels, manifold.space.num_classes)
+    assert path.stat().st_size < 4 * sum(p.numel() for p in full.parameters())
+    loaded = load_manifold(path)
+    x = torch.randn(4, 1, 8, 8)
+    for config in (manifold.space.full, manifold.space.smallest):  # what training measured is what the file gives
+        assert torch.equal(loaded.materialize(config)(x), manifold.materialize(config)(x))
+
+
 def test_truncated_file_is_a_clear_error(tiny_run, tmp_path):
     path, _, _ = tiny_run
     bad = tmp_path / "truncated.safetensors"

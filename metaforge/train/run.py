@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from metaforge.checkpoint import load_manifold, save_manifold
+from metaforge.checkpoint import load_manifold, round_to_storage, save_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
@@ -169,6 +169,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     if d.main:
         rep.log("evaluating the accuracy-vs-size table on the test split")
         info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
+        round_to_storage(ema.inr)  # the table measures the weights the file will hold
         info.accuracy = size_table(ema, ds, space, device, rep)
         info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
         ema.inr.cpu()
