@@ -19,12 +19,15 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as torch_dist
 from torch import nn
 
 from metaforge.errors import ConfigError
+
+COLLECTIVE_TIMEOUT = timedelta(hours=2)  # see process_group
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,10 @@ def process_group(device_name: str) -> Iterator[Dist]:
     backend = backend_for(device_name)
     if backend == "nccl":
         torch.cuda.set_device(place.local_rank)
-    torch_dist.init_process_group(backend, rank=place.rank, world_size=place.world)
+    # Rank 0 alone evaluates (per-epoch validation, the final accuracy table) while the others wait
+    # in a barrier or the next all-reduce: the default 10-minute collective timeout could end a
+    # large run just before rank 0 writes the manifold.
+    torch_dist.init_process_group(backend, rank=place.rank, world_size=place.world, timeout=COLLECTIVE_TIMEOUT)
     try:
         yield current()
     finally:
