@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,10 +110,10 @@ class Timing:
 
 
 def measure_modules(modules: list[nn.Module], shapes: list[tuple[int, ...]], profile: Profile, *,
-                    memory: bool | range = False, timing: Timing = Timing()) -> list[Measurement]:
+                    memory: bool | Collection[int] = False, timing: Timing = Timing()) -> list[Measurement]:
     """Export every module and time them together in one fresh ONNX Runtime process, interleaved.
 
-    The peak memory of the modules in ``memory`` (True: all) is read in a process of its own for
+    The peak memory of the modules whose indices are in ``memory`` (True: all) is read in a process of its own for
     each (the first model of a process is the only one whose peak is its own)."""
     reason = runtime_available(profile)
     if reason:
