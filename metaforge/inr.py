@@ -109,6 +109,12 @@ class WeightINR(nn.Module):
         self.register_buffer("vector_scale", torch.ones(n, 2))
         self.register_buffer("freqs", (2.0 ** torch.arange(cfg.fourier_bands)) * math.pi)
 
+    def grid_parameters(self) -> list[nn.Parameter]:
+        """The full-resolution grids (the base network's weights); empty without a weight grid."""
+        if not self.cfg.weight_grid:
+            return []
+        return [*self.weight_grids, *self.vector_grids]
+
     def _width(self, group: str) -> int:
         return group_width(group, self.space.full, self.space.in_channels, self.space.num_classes)
 

@@ -23,6 +23,20 @@ def test_help_teaches_the_flow():
         assert r.returncode == 0 and "Usage" in r.stdout and "Traceback" not in r.stderr, r.stderr
 
 
+def test_train_command_defaults_are_the_library_recipe():
+    """`metaforge train` spells its defaults out for --help; they must be TrainConfig's own."""
+    import inspect
+
+    from metaforge.cli.train import train
+    from metaforge.train.config import TrainConfig
+
+    recipe = TrainConfig()
+    shared = [(name, p.default) for name, p in inspect.signature(train).parameters.items() if hasattr(recipe, name)]
+    assert len(shared) >= 15
+    for name, default in shared:
+        assert default == getattr(recipe, name) or (default is None and getattr(recipe, name) is None), name
+
+
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):
     out = tmp_path / "m.safetensors"
     r = run("train", "--preset", "tiny", "--base-epochs", "1", "--epochs", "1", "--limit", "200", "--out", str(out), "--device", "cpu")

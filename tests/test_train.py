@@ -87,6 +87,29 @@ def test_bad_training_settings_are_config_errors():
         TrainConfig(bn_mode="magic")
     with pytest.raises(ConfigError, match="--epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="--mlp-lr must be positive"):
+        TrainConfig(mlp_lr=-1e-3)
+
+
+def test_weight_grids_and_the_mlp_learn_at_their_own_rates(tiny_run):
+    """The grids (the network's own weights) at --lr; the MLP, whose every change moves all sizes, slower."""
+    from metaforge.train.loop import cosine_lr, set_lr
+    from metaforge.train.run import param_groups
+
+    _, manifold, cfg = tiny_run
+    inr = manifold.inr
+    groups = param_groups(inr, dataclasses.replace(cfg, lr=0.03, mlp_lr=0.002))
+    opt = torch.optim.AdamW(groups, lr=0.03)
+    set_lr(opt, cosine_lr(10**6, 1, 0.03))  # past the end: zero everywhere
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.0]
+    set_lr(opt, 0.03)
+    rest, grids = opt.param_groups
+    assert (rest["lr"], grids["lr"]) == (pytest.approx(0.002), 0.03)
+    assert {id(p) for p in grids["params"]} == {id(p) for p in inr.grid_parameters()}
+    assert len(rest["params"]) + len(grids["params"]) == len(list(inr.parameters()))
+    assert sum(p.numel() for p in grids["params"]) > 0.75 * sum(p.numel() for p in inr.parameters())  # most of the INR
+    same = param_groups(inr, dataclasses.replace(cfg, lr=0.03, mlp_lr=None))
+    assert same[0]["lr_scale"] == same[1]["lr_scale"] == 1.0
 
 
 def test_fold_mode_starts_exactly_at_the_smoothed_base_network(tiny_run):

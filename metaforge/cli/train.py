@@ -27,7 +27,8 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its run folder; other settings are read from it.")] = None,
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Learning rate of the INR (AdamW).")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Learning rate of the INR's weight grids, the network's own weights (AdamW, cosine).")] = 3e-2,
+    mlp_lr: Annotated[float, typer.Option(help="Learning rate of the rest of the INR (MLP, channel codes): every change there moves all sizes; above ~1e-2 short runs can collapse.")] = 2e-3,
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Channel-permutation smoothing of the base network.")] = True,
     distill: Annotated[float, typer.Option(help="Weight of distillation from the base network's predictions (0 = cross-entropy only).")] = 0.0,
@@ -59,7 +60,7 @@ def train(
             cfg = TrainConfig(
                 dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
                 batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
-                bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
+                bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
                 save_every=save_every, precision=precision, sync_bn=sync_bn,
             )
             manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, rep)

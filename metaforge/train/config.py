@@ -31,7 +31,10 @@ class TrainConfig:
     recon_steps: int | None = None  # INR regression steps; default 0 with a weight grid (exact), else 2000
     recon_lr: float = 3e-3
     epochs: int = 60
-    lr: float = 2e-3
+    # AdamW rates: the weight grids (the network's own weights) fast, the MLP that shapes every size
+    # slow; one rate of 2e-3 for both until the fidelity runs (docs/METHOD.md, "INR learning rates")
+    lr: float = 3e-2
+    mlp_lr: float | None = 2e-3  # everything but the weight grids (None: lr)
     weight_decay: float = 0.0
     norm_reg: float = 1e-4  # x sum of unsquared weight norms (NeuMeta)
     recon_weight: float = 1.0  # reconstruction to the base weights, on full-size steps
@@ -63,6 +66,10 @@ class TrainConfig:
         for name in ("base_epochs", "recon_steps"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        for name in ("lr", "mlp_lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # also refuses NaN
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if not 0.0 <= self.distill <= 1.0:
             raise ConfigError(f"--distill must lie in [0, 1], got {self.distill}")
         if not self.seen_width_fracs or not all(0 < f <= 1 for f in self.seen_width_fracs):

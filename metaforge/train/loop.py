@@ -31,8 +31,9 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 0) -> float:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's rate to ``lr`` times the group's own ``lr_scale`` (1 when absent)."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def epoch_batches(ds: Dataset, batch_size: int, seed: int, epoch: int, skip: int, device,

@@ -180,6 +180,16 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
 
 
 # ---- the manifold phase -------------------------------------------------------------------
+def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
+    """The weight grids at ``cfg.lr``; the MLP, codes and embeddings at ``cfg.mlp_lr``."""
+    grids = {id(p) for p in inr.grid_parameters()}
+    rest = [p for p in inr.parameters() if id(p) not in grids]
+    groups = [{"params": rest, "lr_scale": (cfg.mlp_lr if cfg.mlp_lr is not None else cfg.lr) / cfg.lr}]
+    if grids:
+        groups.append({"params": inr.grid_parameters(), "lr_scale": 1.0})
+    return groups
+
+
 def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path,
                    state: dict | None, rep: Reporter, teacher: nn.Module | None = None, d: Dist = Dist()) -> None:
     """Train the INR through the generated networks, one random seen config per step.
@@ -189,7 +199,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     """
     space, inr = manifold.space, manifold.inr
     widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
-    opt = torch.optim.AdamW(inr.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(inr, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     prec = Precision(cfg.precision, torch.device(device))
     synced = d.enabled and cfg.sync_bn and inr.bn
     pos = Position()
@@ -201,6 +211,9 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         pos = Position(state["epoch"], state["step"])
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
+    # An epoch (at most 5% of the phase), but never under 20 steps: at lr 3e-2, 6 warm-up steps
+    # wrecked a short tiny run that 13 or more did not (docs/METHOD.md)
+    warmup = max(min(spe, total // 20), min(20, total // 2))
     var = tensor_variances(truth, space, inr.bn)
     loss_fn = nn.CrossEntropyLoss()
     smallest_seen = ArchConfig(tuple(w[0] for w in widths), tuple(d[0] for d in depths))
@@ -213,7 +226,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         bottom = cfg.sandwich and t % cfg.full_every == cfg.full_every // 2
         n_vary = varying_stages(t, total, space.num_stages, cfg.incremental, cfg.incremental_frac)
         config = space.full if full else sample_config(space, widths, depths, n_vary, gen, smallest=bottom)
-        set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=min(spe, total // 20)))
+        set_lr(opt, cosine_lr(t, total, cfg.lr, warmup=warmup))
         net = manifold.training_net(config)
         if synced:
             sync_batchnorm(net)
