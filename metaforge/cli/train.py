@@ -28,7 +28,7 @@ def train(
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Learning rate of the INR's weight grids, the network's own weights (AdamW, cosine).")] = 3e-2,
-    mlp_lr: Annotated[float, typer.Option(help="Learning rate of the rest of the INR (MLP, channel codes): every change there moves all sizes; above ~1e-2 short runs can collapse.")] = 2e-3,
+    mlp_lr: Annotated[float, typer.Option(help="Learning rate of the rest of the INR (MLP, channel codes): every change there moves all sizes (at 3e-2 a short run collapsed, docs/METHOD.md).")] = 2e-3,
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Channel-permutation smoothing of the base network.")] = True,
     distill: Annotated[float, typer.Option(help="Weight of distillation from the base network's predictions (0 = cross-entropy only).")] = 0.0,
