@@ -112,6 +112,44 @@ def test_weight_grids_and_the_mlp_learn_at_their_own_rates(tiny_run):
     assert same[0]["lr_scale"] == same[1]["lr_scale"] == 1.0
 
 
+def test_resuming_a_run_of_the_one_rate_optimiser_is_refused_clearly(tiny_run, tmp_path):
+    """A run folder written before the grids got their own rate holds one optimiser group."""
+    from metaforge.errors import CheckpointError
+    from metaforge.report import Reporter
+    from metaforge.train.run import resume_run, train
+    from metaforge.train.state import load_state, save_state
+
+    class Stop(Exception):
+        pass
+
+    class StopInManifold(Reporter):
+        def phase(self, name, total, done=0):
+            self.current = name
+
+        n = 0
+
+        def advance(self, steps=1, **metrics):
+            if self.current == "manifold":
+                self.n += steps
+                if self.n >= 3:  # two steps are saved (--save-every 1)
+                    raise Stop
+
+    path, _, cfg = tiny_run
+    out = tmp_path / "m.safetensors"
+    cfg = dataclasses.replace(cfg, save_every=1, epochs=2, base_path=str(path.with_name("tiny.run") / "base.safetensors"))
+    with pytest.raises(Stop):
+        train(cfg, out, reporter=StopInManifold())
+    run_dir = out.with_name("m.run")
+    state = load_state(run_dir)
+    assert state["phase"] == "manifold" and len(state["opt"]["param_groups"]) == 2
+    old = state["opt"]["param_groups"]
+    state["opt"]["param_groups"] = [{**old[0], "params": old[0]["params"] + old[1]["params"]}]
+    save_state(run_dir, {k: v for k, v in state.items() if k != "version"})
+    with pytest.raises(CheckpointError, match="older metaforge"):
+        resume_run(run_dir)
+    assert not out.exists()
+
+
 def test_fold_mode_starts_exactly_at_the_smoothed_base_network(tiny_run):
     """NeuMeta's BN folding: before training, the full size is the (folded, permuted) base network."""
     from metaforge.manifold import Manifold

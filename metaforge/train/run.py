@@ -204,6 +204,9 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     synced = d.enabled and cfg.sync_bn and inr.bn
     pos = Position()
     if state and state.get("phase") == "manifold":
+        if len(state["opt"]["param_groups"]) != len(opt.param_groups):
+            raise CheckpointError(f"{run_dir} was started by an older metaforge (one learning rate for the whole INR); "
+                                  "finish it with that version, or start the run again")
         opt.load_state_dict(state["opt"])
         ema.inr.load_state_dict(state["ema"])
         prec.load_state_dict(state.get("scaler"))
