@@ -27,13 +27,20 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
     """Re-estimate every BatchNorm's running statistics on ``images`` (already normalised).
 
     Uses the exact average over the data (momentum=None), not an exponential one, so the result
-    does not depend on batch order.
+    does not depend on batch order. The pass runs in channels-last layout, which CPU convolutions
+    take about 1.4x faster (this pass is most of a materialisation, docs/BENCHMARKS.md); the model
+    is handed back in the default layout.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
     model.train()
-    for i in range(0, images.shape[0], batch_size):
-        model(images[i : i + batch_size])
+    model.to(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
+    try:
+        for i in range(0, images.shape[0], batch_size):
+            model(images[i : i + batch_size])
+    finally:
+        model.to(memory_format=torch.contiguous_format)
     return model.eval()
