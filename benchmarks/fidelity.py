@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import resource
 import signal
@@ -76,6 +77,18 @@ class Bench:
     def _write(self, name: str, d: dict) -> None:
         atomic_write_text(self.work / name, json.dumps(d, indent=1) + "\n")
 
+    def _update(self, name: str, d: dict, key: str) -> None:
+        """Write ``d[key]`` into the file, keeping what other processes wrote meanwhile.
+
+        Several processes may share a work folder (e.g. one training the individual networks
+        while another runs the rest); a lock makes each read-merge-write whole.
+        """
+        with open(self.work / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged = {**self._read(name), key: d[key]}
+            self._write(name, merged)
+        d.update(merged)
+
     def timed(self, key: str, fn: Callable):
         """Run ``fn``, adding its wall and user-CPU seconds to ``key`` until it completes once.
 
@@ -97,14 +110,14 @@ class Bench:
                 rec["user_cpu_s"] = round(rec["user_cpu_s"] + resource.getrusage(resource.RUSAGE_SELF).ru_utime - u, 1)
                 rec["runs"] += 1
                 rec["done"] = ok
-                self._write("timings.json", self.timings)
+                self._update("timings.json", self.timings, key)
                 print(f"[{key}] {rec}", flush=True)
 
     def score(self, method: str, config: ArchConfig, make_net: Callable, test: Split, norm, device) -> float:
         key = f"{method}|{config}"
         if key not in self.evals:
             self.evals[key] = round(accuracy(make_net(), test, norm, device=device), 4)
-            self._write("eval.json", self.evals)
+            self._update("eval.json", self.evals, key)
             print(f"  {method:<16} {str(config):<24} {self.evals[key]:.4f}", flush=True)
         return self.evals[key]
 
