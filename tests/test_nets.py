@@ -60,3 +60,22 @@ def test_permutation_smoothing_preserves_the_function_and_smooths(norm):
     x = torch.randn(8, 3, 16, 16)
     torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
     assert channel_variation(p) < channel_variation(m)
+
+
+@pytest.mark.parametrize("widths", [(16, 32, 64), (8, 16, 32)])  # channels-last pass, and the default layout
+def test_batchnorm_recalibration_takes_the_statistics_of_the_images(widths):
+    from metaforge.evaluate import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = ResNet(ArchConfig(widths, (1, 1, 1)), 1, 10, "batch")
+    images = torch.randn(96, 1, 12, 12)
+    net.train()(torch.randn(8, 1, 12, 12) * 5 + 3)  # stale statistics that must not survive
+    recalibrate_batchnorm(net, images)  # one batch, as materialisation calls it
+    assert not net.training
+    assert all(p.is_contiguous() for p in net.parameters())  # handed back in the default layout
+    stem_bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    first_conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        out = first_conv(images)
+    torch.testing.assert_close(stem_bn.running_mean, out.mean((0, 2, 3)), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(stem_bn.running_var, out.var((0, 2, 3)), atol=1e-5, rtol=1e-3)
