@@ -31,10 +31,10 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
 
     Uses the plain average of the batches' statistics (momentum=None), not an exponential one, so
     the result does not depend on batch order; materialisation passes its 256 images as one batch,
-    which makes them the exact statistics of the images. Networks with a layer of 64 or more channels run the pass in
-    channels-last layout, which their CPU convolutions take 1.3-1.4x faster; narrower ones lose
-    more to the layout change than they gain (docs/BENCHMARKS.md). This pass is most of a
-    materialisation. The model is handed back in the default layout.
+    which makes them the exact statistics of the images. Networks with a layer of 64 or more
+    channels run the pass in channels-last layout, which their CPU convolutions take 1.2-1.45x
+    faster; narrower ones lose more to the layout change than they gain (docs/BENCHMARKS.md). This
+    pass is most of a materialisation. The model is handed back in the default layout.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:

@@ -182,11 +182,12 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
 # ---- the manifold phase -------------------------------------------------------------------
 def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
     """The weight grids at ``cfg.lr``; the MLP, codes and embeddings at ``cfg.mlp_lr``."""
-    grids = {id(p) for p in inr.grid_parameters()}
-    rest = [p for p in inr.parameters() if id(p) not in grids]
-    groups = [{"params": rest, "lr_scale": (cfg.mlp_lr if cfg.mlp_lr is not None else cfg.lr) / cfg.lr}]
+    grids = inr.grid_parameters()
+    in_grids = {id(p) for p in grids}
+    mlp_lr = cfg.mlp_lr if cfg.mlp_lr is not None else cfg.lr
+    groups = [{"params": [p for p in inr.parameters() if id(p) not in in_grids], "lr_scale": mlp_lr / cfg.lr}]
     if grids:
-        groups.append({"params": inr.grid_parameters(), "lr_scale": 1.0})
+        groups.append({"params": grids, "lr_scale": 1.0})
     return groups
 
 
