@@ -34,7 +34,7 @@ def test_train_command_defaults_are_the_library_recipe():
     shared = [(name, p.default) for name, p in inspect.signature(train).parameters.items() if hasattr(recipe, name)]
     assert len(shared) >= 15
     for name, default in shared:
-        assert default == getattr(recipe, name) or (default is None and getattr(recipe, name) is None), name
+        assert default == getattr(recipe, name), name
 
 
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):

@@ -215,8 +215,8 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         pos = Position(state["epoch"], state["step"])
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
-    # An epoch (at most 5% of the phase), but never under 20 steps: at lr 3e-2, 6 warm-up steps
-    # wrecked a short tiny run that 13 or more did not (docs/METHOD.md)
+    # An epoch (at most 5% of the phase), but at least 20 steps (half the phase if that is shorter):
+    # at lr 3e-2, 6 warm-up steps wrecked a short tiny run that 13 or more did not (docs/METHOD.md)
     warmup = max(min(spe, total // 20), min(20, total // 2))
     var = tensor_variances(truth, space, inr.bn)
     loss_fn = nn.CrossEntropyLoss()
