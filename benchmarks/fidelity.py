@@ -55,6 +55,10 @@ MODES = {  # limit, base epochs, manifold epochs, test images (None: all)
     "quick": (2000, 4, 8, 5000),
     "default": (10000, 6, 12, None),
 }
+# The progressive recipe starts from a base as good as an individually trained network: the
+# shelf's own 18 epochs; its phase then gets what is left of half the shelf's CPU time
+PROGRESSIVE_MODES = {"quick": (2000, 12, 4, 5000), "default": (10000, 18, 8, None)}
+SANDWICH_STEP_COST = 2.0  # a progressive step (full + smallest + 2 random sizes) measured ~2x a full-size step
 
 
 class Bench:
@@ -159,11 +163,19 @@ def run() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", nargs="*", default=[], choices=["individual", "prune", "neumeta", "ablations"])
+    ap.add_argument("--recipe", default="progressive", choices=["progressive", "single"], help="the manifold's training recipe")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="training settings, e.g. progressive.random_sizes=1 inr.width_map=nested (values in JSON)")
+    ap.add_argument("--shelf", type=Path, default=None,
+                    help="a fidelity JSON whose individually trained networks (scores and CPU time) are reused, not retrained")
+    ap.add_argument("--base-from", type=Path, default=None,
+                    help="progressive: a work folder whose base network (and its timing) this run shares")
     ap.add_argument("--no-train", action="store_true", help="report only what is trained already (skip the rest)")
     ap.add_argument("--json", type=Path, default=None, help="results file (default WORK/fidelity.json)")
     ap.add_argument("--plot", type=Path, default=None, help="accuracy-vs-FLOPs PNG (default WORK/fidelity.png)")
     args = ap.parse_args()
-    limit, base_epochs, epochs, test_limit = MODES["quick" if args.quick else "default"]
+    modes = PROGRESSIVE_MODES if args.recipe == "progressive" else MODES
+    limit, base_epochs, epochs, test_limit = modes["quick" if args.quick else "default"]
     limit = limit if args.limit is None else (args.limit or None)
     base_epochs = args.base_epochs if args.base_epochs is not None else base_epochs
     epochs = args.epochs if args.epochs is not None else epochs
@@ -171,11 +183,13 @@ def run() -> None:
 
     device = resolve_device(args.device)
     cfg = TrainConfig(dataset=args.data, data_dir=args.data_dir, preset=args.preset, seed=args.seed, device=args.device,
-                      batch_size=args.batch_size, limit=limit, base_epochs=base_epochs, epochs=epochs)
+                      batch_size=args.batch_size, limit=limit, base_epochs=base_epochs, epochs=epochs, recipe=args.recipe)
+    cfg = with_settings(cfg, args.set)
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     test = ds.test if not test_limit else Split(ds.test.images[:test_limit], ds.test.labels[:test_limit])
     bench = Bench(args.work, {"data": ds.name, "train": len(ds.train), "test": len(test), "preset": cfg.preset, "seed": cfg.seed,
-                              "base_epochs": base_epochs, "epochs": epochs, "batch_size": cfg.batch_size})
+                              "base_epochs": base_epochs, "epochs": epochs, "batch_size": cfg.batch_size,
+                              **({"recipe": args.recipe} if args.recipe != "single" else {}), **({"set": args.set} if args.set else {})})
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     shape = (space.in_channels, space.image_size, space.image_size)
     full_macs = count_cost(ResNet(space.full, *shape[:1], space.num_classes), shape).macs
@@ -185,8 +199,12 @@ def run() -> None:
           f"base {base_epochs} + manifold {epochs} epochs; {len(sizes)} sizes", flush=True)
 
     w = args.work
+    if args.recipe == "progressive":  # the base is timed on its own (and may be shared between variants)
+        base_file = shared_base(bench, args.base_from, cfg, ds, space, device)
+        cfg = dataclasses.replace(cfg, base_path=str(base_file))
     manifold = bench.timed("manifold", lambda: train(cfg, w / "manifold.safetensors", resume=True))
-    base_file = w / "manifold.run" / BASE_FILE
+    if args.recipe != "progressive":
+        base_file = w / "manifold.run" / BASE_FILE
     base = load_model(base_file, device)[0].eval()
     shared = dataclasses.replace(cfg, base_path=str(base_file))
     x = ds.norm.apply(test.images[:64]).to(device)  # self-check: pruning to the full size changes nothing
@@ -215,13 +233,19 @@ def run() -> None:
             m = bench.timed(f"ablation_{name}", lambda: train(dataclasses.replace(shared, **change), w / f"ablation_{name}.safetensors", resume=True))
             score_all(name, m.materialize)
     if "prune" not in args.skip:
-        ft_steps = round(epochs * spe / len(sizes))
+        ft_steps = prune_ft_steps(cfg, epochs, spe, len(sizes))
         for c, row in zip(sizes, rows):
             nets = bench.timed(f"prune|{c}", lambda: pruned_variants(base, c, manifold.calibration, ds, ft_steps, cfg, w / "prune" / slug(c), device))
             for name, net in nets.items():
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
-    if "individual" not in args.skip:
-        ind = dataclasses.replace(cfg, base_epochs=base_epochs + epochs)
+    # individual networks get what the single recipe's manifold cost in epochs, or the progressive
+    # recipe's base (itself an individually trained full size): 18 epochs at the default scale
+    ind_epochs = base_epochs if args.recipe == "progressive" else base_epochs + epochs
+    if args.shelf is not None:
+        reuse_shelf(args.shelf, bench, rows, {"dataset": ds.name, "train_images": len(ds.train), "test_images": len(test),
+                                               "preset": cfg.preset, "batch_size": cfg.batch_size, "individual_epochs": ind_epochs})
+    elif "individual" not in args.skip:
+        ind = dataclasses.replace(cfg, base_epochs=ind_epochs, base_path=None)
         for i in spread_order(len(sizes)):  # an interrupted run has individual nets across the range
             c, row = sizes[i], rows[i]
             if args.no_train and not (w / "individual" / slug(c) / BASE_FILE).exists():
@@ -245,7 +269,8 @@ def run() -> None:
     result = {
         "dataset": ds.name, "train_images": len(ds.train), "test_images": len(test), "preset": cfg.preset,
         "base_epochs": base_epochs, "manifold_epochs": epochs, "batch_size": cfg.batch_size,
-        "individual_epochs": base_epochs + epochs, "prune_ft_steps": round(epochs * spe / len(sizes)),
+        "individual_epochs": ind_epochs, "prune_ft_steps": prune_ft_steps(cfg, epochs, spe, len(sizes)),
+        "recipe": args.recipe, "settings": args.set, "shelf": str(args.shelf) if args.shelf else None,
         "steps_per_epoch": spe, "base_top1": base_top1,
         "base_params": rows[0]["params"], "base_fp32_bytes": 4 * rows[0]["params"],  # plain (BN folded) full size
         "manifold_params": sum(p.numel() for p in manifold.inr.parameters()), "manifold_file_bytes": mpath.stat().st_size,
@@ -256,6 +281,55 @@ def run() -> None:
     print_tables(result)
     plot(result, args.plot or w / "fidelity.png")
     print(f"\nwrote {out}")
+
+
+def with_settings(cfg: TrainConfig, items: list[str]) -> TrainConfig:
+    """``cfg`` with KEY=VALUE overrides; KEY may name a field of ``progressive`` or ``inr``."""
+    d = cfg.to_dict()
+    for item in items:
+        key, _, value = item.partition("=")
+        *outer, name = key.split(".")
+        target = d
+        for part in outer:
+            target = target[part]
+        if name not in target:
+            raise SystemExit(f"--set {item}: no setting {key!r}")
+        target[name] = json.loads(value)
+    return TrainConfig.from_dict(d)
+
+
+def shared_base(bench: "Bench", base_from: Path | None, cfg: TrainConfig, ds: Dataset, space, device) -> Path:
+    """The progressive recipe's base network, trained here (timed as "base") or taken from another work folder."""
+    if base_from is None:
+        bench.timed("base", lambda: train_individual(cfg, capped_val(ds), space, space.full, bench.work / "base", device))
+        return bench.work / "base" / BASE_FILE
+    timing = json.loads((base_from / "timings.json").read_text())["base"]
+    if not timing.get("done"):
+        raise SystemExit(f"{base_from}: its base network is not finished")
+    bench.timings["base"] = {**timing, "shared_from": str(base_from)}
+    bench._update("timings.json", bench.timings, "base")
+    return base_from / "base" / BASE_FILE
+
+
+def reuse_shelf(shelf: Path, bench: "Bench", rows: list[dict], setting: dict) -> None:
+    """Take the individually trained networks' scores and CPU time from an earlier fidelity run."""
+    doc = json.loads(shelf.read_text())
+    differ = {k: (doc.get(k), v) for k, v in setting.items() if doc.get(k) != v}
+    if differ:
+        raise SystemExit(f"--shelf {shelf} was measured in another setting: {differ}")
+    by_config = {r["config"]: r["top1"].get("individual") for r in doc["rows"]}
+    for row in rows:
+        if by_config.get(row["config"]) is not None:
+            row["top1"]["individual"] = by_config[row["config"]]
+    for key, rec in doc["timings"].items():
+        if key.startswith("individual|"):
+            bench.timings[key] = {**rec, "from_shelf": str(shelf)}
+
+
+def prune_ft_steps(cfg: TrainConfig, epochs: int, spe: int, n_sizes: int) -> int:
+    """Fine-tuning steps per pruned size: the whole pruned shelf costs about what the manifold phase did."""
+    per_step = SANDWICH_STEP_COST if cfg.recipe == "progressive" else 1.0
+    return round(epochs * spe * per_step / n_sizes)
 
 
 def spread_order(n: int) -> list[int]:

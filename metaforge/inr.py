@@ -28,8 +28,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from metaforge.errors import ConfigError
 from metaforge.layout import Layer, group_width, is_fixed, layers
 from metaforge.space import ArchConfig, ArchSpace
+
+
+WIDTH_MAPS = ("resample", "nested")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,14 @@ class INRConfig:
     code_dim: int = 8
     slot_dim: int = 8
     weight_grid: bool = True  # a learnable full-resolution grid per layer, sampled bilinearly
+    # Which coordinate a channel has: "resample", its relative position (a + 0.5) / C (a narrower
+    # layer resamples the whole axis); "nested", its absolute index (a + 0.5) / C_max (a narrower
+    # layer is the first C channels, as slimmable networks and OFA slice)
+    width_map: str = "resample"
+
+    def __post_init__(self) -> None:
+        if self.width_map not in WIDTH_MAPS:
+            raise ConfigError(f"unknown width map {self.width_map!r}; choose one of: {', '.join(WIDTH_MAPS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,7 +144,8 @@ class WeightINR(nn.Module):
         if jitter is not None and not is_fixed(group):
             u = (jitter.stratum + torch.rand(width, generator=jitter.gen)) / jitter.strata
             pos = pos + u - 0.5
-        return (pos / width).to(self.freqs.device)
+        axis = self._width(group) if self.cfg.width_map == "nested" else width
+        return (pos / axis).to(self.freqs.device)
 
     def _axis(self, group: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [C, D], interpolation matrix [C, G]) of one channel axis."""

@@ -10,6 +10,47 @@ from metaforge.inr import INRConfig
 from metaforge.train.precision import PRECISIONS
 
 BN_MODES = ("recalibrate", "fold")
+RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a trained base, or one size per step
+OPTIMIZERS = ("sgd", "adamw")
+WIDTH_SAMPLING = ("continuous", "seen")
+
+
+@dataclass(frozen=True)
+class ProgressiveConfig:
+    """The sandwich phase of the ``progressive`` recipe (docs/METHOD.md, "The progressive recipe").
+
+    Why: a trained full size that teaches the others keeps its accuracy and lifts every size,
+    where training all sizes jointly from the start shares one network's budget among them all
+    (the fidelity probes of issue 15). Every step trains the full size on the labels, then the
+    smallest size and ``random_sizes`` random ones on the full size's detached predictions, and
+    takes one step on the summed gradients (US-Nets' sandwich rule with inplace distillation).
+    """
+
+    lr: float = 0.02  # SGD on the weight grids, re-parameterised so a grid step is a step on the full-size weight
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # conv and linear weights only, as in base training
+    optimizer: str = "sgd"  # or "adamw" (the grids at TrainConfig.lr, as the single recipe)
+    random_sizes: int = 2
+    smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
+    inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
+    widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
+    holdout_width_fracs: tuple[float, ...] = (0.375, 0.625, 0.875)  # never sampled: the table's unseen widths stay unseen
+    train_mlp: bool = False  # the MLP corrections stay at zero: only the grids (the weights) train
+    ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimiser {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.widths not in WIDTH_SAMPLING:
+            raise ConfigError(f"unknown width sampling {self.widths!r}; choose one of: {', '.join(WIDTH_SAMPLING)}")
+        if not self.lr > 0:
+            raise ConfigError(f"--phase-lr must be positive, got {self.lr}")
+        if self.random_sizes < 0:
+            raise ConfigError(f"--random-sizes must be 0 or more, got {self.random_sizes}")
+        if not all(0 < f < 1 for f in self.holdout_width_fracs):
+            raise ConfigError(f"held-out width fractions must lie in (0, 1), got {self.holdout_width_fracs}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"the progressive EMA must lie in [0, 1), got {self.ema}")
 
 
 @dataclass(frozen=True)
@@ -26,6 +67,8 @@ class TrainConfig:
     base_epochs: int = 30
     base_lr: float = 0.1
     # manifold
+    recipe: str = "single"  # "progressive" is experimental: see issue 15 notes (a CPU backward crash at the smallest size)
+    progressive: ProgressiveConfig = field(default_factory=ProgressiveConfig)
     bn_mode: str = "recalibrate"
     permute: bool = True
     recon_steps: int | None = None  # INR regression steps; default 0 with a weight grid (exact), else 2000
@@ -58,6 +101,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.bn_mode not in BN_MODES:
             raise ConfigError(f"unknown BN mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         for name in ("batch_size", "epochs", "samples", "full_every", "calibration_size", "save_every"):
@@ -91,6 +136,11 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
         d = dict(d)
+        d.setdefault("recipe", "single")  # written before the progressive recipe existed
+        prog = dict(d.get("progressive", {}))
+        if "holdout_width_fracs" in prog:
+            prog["holdout_width_fracs"] = tuple(prog["holdout_width_fracs"])
+        d["progressive"] = ProgressiveConfig(**prog)
         d["inr"] = INRConfig(**d.get("inr", {}))
         d["seen_width_fracs"] = tuple(d.get("seen_width_fracs", cls.seen_width_fracs))
         return cls(**d)

@@ -34,7 +34,8 @@ from metaforge.train.dist import Dist, all_reduce_grads, barrier, broadcast_modu
 from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_variances
 from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.precision import Precision
-from metaforge.train.sampling import evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
+from metaforge.train.progressive import train_progressive
+from metaforge.train.sampling import continuous_widths, evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
 from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes, restore_rng_states, rng_states, save_state
 from metaforge.train.syncbn import sync_batchnorm
 
@@ -144,7 +145,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
     cal_idx = torch.randperm(len(ds.train), generator=cal_gen)[: cfg.calibration_size]
     calibration = ds.train.images[cal_idx].clone() if cfg.bn_mode == "recalibrate" else None
-    widths, depths = seen_widths(space, cfg.seen_width_fracs), seen_depths(space)
+    widths, depths = trained_widths(cfg, space), seen_depths(space)
     info = ManifoldInfo(
         dataset=ds.name, classes=ds.classes, normalization=ds.norm, bn_mode=cfg.bn_mode,
         seen_widths=widths, seen_depths=depths, samples=cfg.samples, train_config=cfg.to_dict(),
@@ -164,7 +165,11 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
     if phase != "manifold" and d.main:
         rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
-    train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval(), d=d)
+    if cfg.recipe == "progressive":
+        train_progressive(cfg_run, ds, manifold, ema, device, run_dir, state, rep, d,
+                          ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, rep, d))
+    else:
+        train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval(), d=d)
 
     if d.main:
         rep.log("evaluating the accuracy-vs-size table on the test split")
@@ -180,6 +185,13 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
 
 
 # ---- the manifold phase -------------------------------------------------------------------
+def trained_widths(cfg: TrainConfig, space: ArchSpace) -> tuple[tuple[int, ...], ...]:
+    """Per stage, the widths the manifold phase samples (stored as the manifold's seen widths)."""
+    if cfg.recipe == "progressive" and cfg.progressive.widths == "continuous":
+        return continuous_widths(space, cfg.progressive.holdout_width_fracs)
+    return seen_widths(space, cfg.seen_width_fracs)
+
+
 def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
     """The weight grids at ``cfg.lr``; the MLP, codes and embeddings at ``cfg.mlp_lr``."""
     grids = inr.grid_parameters()
@@ -191,9 +203,49 @@ def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
     return groups
 
 
+class ManifoldPhase:
+    """Resume, checkpoints and the epoch log of a manifold phase, whichever recipe runs it."""
+
+    def __init__(self, cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path, rep: Reporter, d: Dist) -> None:
+        self.cfg, self.ds, self.manifold, self.ema, self.device = cfg, ds, manifold, ema, device
+        self.run_dir, self.rep, self.d = run_dir, rep, d
+
+    def resume(self, state: dict | None, opt: torch.optim.Optimizer, prec: Precision) -> Position:
+        """Where the phase starts: the saved position (optimiser, EMA, scaler, RNG restored), or 0."""
+        if not (state and state.get("phase") == "manifold"):
+            return Position()
+        if len(state["opt"]["param_groups"]) != len(opt.param_groups) or state.get("recipe", "single") != self.cfg.recipe:
+            raise CheckpointError(f"{self.run_dir} was started by an older metaforge or another recipe; "
+                                  "finish it with that version, or start the run again")
+        opt.load_state_dict(state["opt"])
+        self.ema.inr.load_state_dict(state["ema"])
+        prec.load_state_dict(state.get("scaler"))
+        restore_rng_states(state.get("rng"), torch.device(self.device))
+        return Position(state["epoch"], state["step"])
+
+    def save(self, p: Position, opt: torch.optim.Optimizer, prec: Precision) -> None:
+        if self.d.main:
+            save_state(self.run_dir, {
+                "phase": "manifold", "recipe": self.cfg.recipe, "epoch": p.epoch, "step": p.step,
+                "inr": self.manifold.inr.state_dict(), "ema": self.ema.inr.state_dict(), "opt": opt.state_dict(),
+                "scaler": prec.state_dict(), "rng": rng_states(torch.device(self.device)),
+            })
+
+    def end_epoch(self, smallest: ArchConfig):
+        """The callback that logs validation accuracy of the full and the smallest size (10 times a phase)."""
+        cfg, ds, space = self.cfg, self.ds, self.manifold.space
+
+        def log(epoch: int) -> None:
+            if not self.d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
+                return
+            accs = [accuracy(self.ema.materialize(c), ds.val, ds.norm, device=self.device) for c in (space.full, smallest)]
+            self.rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest '{smallest}' {accs[1]:.4f}")
+        return log
+
+
 def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path,
                    state: dict | None, rep: Reporter, teacher: nn.Module | None = None, d: Dist = Dist()) -> None:
-    """Train the INR through the generated networks, one random seen config per step.
+    """The ``single`` recipe: train the INR through the generated networks, one random seen config per step.
 
     With ``cfg.distill`` > 0, the task loss mixes cross-entropy with the KL divergence to the base
     network's predictions on the same (augmented) batch: every size learns from the full one.
@@ -203,16 +255,8 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     opt = torch.optim.AdamW(param_groups(inr, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     prec = Precision(cfg.precision, torch.device(device))
     synced = d.enabled and cfg.sync_bn and inr.bn
-    pos = Position()
-    if state and state.get("phase") == "manifold":
-        if len(state["opt"]["param_groups"]) != len(opt.param_groups):
-            raise CheckpointError(f"{run_dir} was started by an older metaforge (one learning rate for the whole INR); "
-                                  "finish it with that version, or start the run again")
-        opt.load_state_dict(state["opt"])
-        ema.inr.load_state_dict(state["ema"])
-        prec.load_state_dict(state.get("scaler"))
-        restore_rng_states(state.get("rng"), torch.device(device))
-        pos = Position(state["epoch"], state["step"])
+    phase = ManifoldPhase(cfg, ds, manifold, ema, device, run_dir, rep, d)
+    pos = phase.resume(state, opt, prec)
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
     # An epoch (at most 5% of the phase), but at least 20 steps (half the phase if that is shorter):
@@ -261,21 +305,8 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         rep.advance(1, loss=ce.item(), acc=(logits.argmax(1) == y).float().mean().item())
         return {}
 
-    def save(p: Position) -> None:
-        if d.main:
-            save_state(run_dir, {
-                "phase": "manifold", "epoch": p.epoch, "step": p.step,
-                "inr": inr.state_dict(), "ema": ema.inr.state_dict(), "opt": opt.state_dict(),
-                "scaler": prec.state_dict(), "rng": rng_states(torch.device(device)),
-            })
-
-    def end_epoch(epoch: int) -> None:
-        if not d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
-            return
-        accs = [accuracy(ema.materialize(c), ds.val, ds.norm, device=device) for c in (space.full, smallest_seen)]
-        rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest seen '{smallest_seen}' {accs[1]:.4f}")
-
-    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, save, cfg.save_every, end_epoch, d.shard)
+    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, lambda p: phase.save(p, opt, prec),
+              cfg.save_every, phase.end_epoch(smallest_seen), d.shard)
 
 
 def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, rep: Reporter) -> list[dict]:

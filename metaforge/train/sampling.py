@@ -15,6 +15,18 @@ def seen_widths(space: ArchSpace, fracs: tuple[float, ...]) -> tuple[tuple[int, 
     )
 
 
+def continuous_widths(space: ArchSpace, holdout_fracs: tuple[float, ...]) -> tuple[tuple[int, ...], ...]:
+    """Per stage, every integer width of the space except the held-out fractions' (rounded).
+
+    Holding widths out keeps "never seen in training" true for the sizes built from them.
+    """
+    out = []
+    for lo, hi in zip(space.min_widths, space.max_widths):
+        held = {round(f * hi) for f in holdout_fracs}
+        out.append(tuple(w for w in range(lo, hi + 1) if w not in held or w in (lo, hi)))
+    return tuple(out)
+
+
 def seen_depths(space: ArchSpace) -> tuple[tuple[int, ...], ...]:
     """Per stage, every depth of the space (depths are few and cheap to cover)."""
     return tuple(tuple(range(lo, hi + 1)) for lo, hi in zip(space.min_depths, space.max_depths))

@@ -1,0 +1,130 @@
+"""The manifold phase of the ``progressive`` recipe: a trained full size teaches every other size.
+
+Each step trains the full size on the labels, then the smallest size and a few random sizes on
+the full size's detached predictions (US-Nets' sandwich rule with inplace distillation), and
+takes one optimiser step on the summed gradients. It starts from a base network trained alone,
+which the INR reproduces exactly (OFA's progressive shrinking in its simplest form).
+
+With ``optimizer="sgd"`` every weight grid is re-parameterised through its learning rate and
+weight decay, so that an SGD step on the grid is the base recipe's SGD step on the full-size
+weight: the phase continues the base network's own optimisation rather than restarting it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from metaforge.data import Dataset
+from metaforge.inr import WeightINR
+from metaforge.manifold import Manifold
+from metaforge.report import Reporter
+from metaforge.space import ArchConfig
+from metaforge.train.config import TrainConfig
+from metaforge.train.dist import Dist, all_reduce_grads
+from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.precision import Precision
+from metaforge.train.sampling import sample_config
+from metaforge.train.syncbn import sync_batchnorm
+
+
+def grid_preconditioners(inr: WeightINR) -> list[tuple[nn.Parameter, torch.Tensor]]:
+    """Per grid, the gradient factor that turns an SGD step on it into one on its tensor.
+
+    A weight is grid × s / C_in (fan-in scaling, C_in of the full size), so a grid step of
+    lr·k·∇grid moves the weight by lr·k·(s/C_in)²·∇weight: k = (C_in/s)² makes it the plain step,
+    and decay on the grid then decays the weight by the same rate. A BN scale, shift or bias is
+    offset + grid × s (one s per column): k = 1/s².
+    """
+    out = []
+    for slot in range(len(inr.slots)):
+        grid, vec = inr.weight_grids[slot], inr.vector_grids[slot]
+        out.append((grid, (grid.shape[1] / inr.weight_scale[slot]) ** 2))
+        out.append((vec, 1.0 / inr.vector_scale[slot, : vec.shape[1]].clamp_min(1e-8) ** 2))
+    return out
+
+
+def optimizer(inr: WeightINR, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD on the grids (decay on conv/linear weights only), or AdamW as the single recipe uses."""
+    pc = cfg.progressive
+    weights = list(inr.weight_grids)
+    vectors = list(inr.vector_grids)
+    rest = [p for p in inr.parameters() if all(p is not g for g in (*weights, *vectors))] if pc.train_mlp else []
+    if pc.optimizer == "adamw":
+        groups = [{"params": weights + vectors, "lr_scale": 1.0}]
+        if rest:
+            groups.append({"params": rest, "lr_scale": (cfg.mlp_lr or cfg.lr) / cfg.lr})
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": weights, "weight_decay": pc.weight_decay}, {"params": vectors, "weight_decay": 0.0}]
+    if rest:  # the MLP in its own units: its gradients are not preconditioned
+        groups.append({"params": rest, "weight_decay": 0.0, "lr_scale": 0.1})
+    return torch.optim.SGD(groups, lr=pc.lr, momentum=pc.momentum, nesterov=pc.momentum > 0)
+
+
+def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
+                      state: dict | None, rep: Reporter, d: Dist, saver) -> None:
+    """Train every size from the initialised INR (the base network) with the sandwich rule."""
+    pc = cfg.progressive
+    space, inr = manifold.space, manifold.inr
+    if not inr.cfg.weight_grid:
+        from metaforge.errors import ConfigError
+        raise ConfigError("the progressive recipe trains the INR's weight grids; use it with weight_grid=True")
+    if not pc.train_mlp:
+        for p in inr.parameters():
+            p.requires_grad_(False)
+        for p in inr.grid_parameters():
+            p.requires_grad_(True)
+    opt = optimizer(inr, cfg)
+    precond = grid_preconditioners(inr) if pc.optimizer == "sgd" else []
+    prec = Precision(cfg.precision, torch.device(device))
+    synced = d.enabled and cfg.sync_bn and inr.bn
+    pos = saver.resume(state, opt, prec)
+    widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
+    smallest = ArchConfig(tuple(w[0] for w in widths), tuple(dd[0] for dd in depths))
+    spe = steps_per_epoch(ds, cfg.batch_size)
+    total = cfg.epochs * spe
+    rate = pc.lr if pc.optimizer == "sgd" else cfg.lr
+    warmup = max(min(spe, total // 20), min(20, total // 2))
+    ce_fn = nn.CrossEntropyLoss()
+    rep.phase("manifold (progressive)", total, pos.global_step(spe))
+
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        inr.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
+        configs = [space.full] + ([smallest] if pc.smallest else [])
+        configs += [sample_config(space, widths, depths, space.num_stages, gen) for _ in range(pc.random_sizes)]
+        set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
+        opt.zero_grad(set_to_none=True)
+        soft = None
+        for i, config in enumerate(configs):
+            net = manifold.training_net(config)
+            if synced:
+                sync_batchnorm(net)
+            with prec.autocast():
+                logits = functional_call(net, inr.generate(config), (x,))
+                if i == 0 or soft is None or not pc.inplace_distill:
+                    loss = ce_fn(logits, y)
+                else:
+                    loss = nn.functional.kl_div(logits.float().log_softmax(1), soft, reduction="batchmean")
+            if i == 0:
+                soft = logits.detach().float().softmax(1)
+                full_loss, full_acc = loss.item(), (logits.argmax(1) == y).float().mean().item()
+            prec.backward(loss)
+        all_reduce_grads(inr.parameters(), d)
+        prec.unscale(opt)
+        with torch.no_grad():
+            for p, k in precond:
+                if p.grad is not None:
+                    p.grad.mul_(k)
+        prec.step(opt)
+        with torch.no_grad():
+            for pe, p in zip(ema.inr.parameters(), inr.parameters()):
+                pe.lerp_(p, 1 - pc.ema)
+        rep.advance(1, loss=full_loss, acc=full_acc)
+        return {}
+
+    run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step,
+              lambda p: saver.save(p, opt, prec), cfg.save_every, saver.end_epoch(smallest), d.shard)
