@@ -16,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 
 from metaforge import __version__
 from metaforge.errors import CheckpointError, DataError
+from metaforge.formats import MANIFOLD_FORMAT
 from metaforge.io import atomic_write
 from metaforge.space import ArchSpace
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a heade
 
     from metaforge.manifold import Manifold
 
-FORMAT = "metaforge-manifold"
+FORMAT = MANIFOLD_FORMAT
 FORMAT_VERSION = 1
 _CALIBRATION = "calibration.images"
 

@@ -23,26 +23,14 @@ layer and the grid sampling are computed per axis and broadcast, never per query
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from metaforge.inr_config import INRConfig  # re-exported: its home is torch-free (train/config.py imports it)
 from metaforge.layout import Layer, group_width, is_fixed, layers
 from metaforge.space import ArchConfig, ArchSpace
-
-
-@dataclass(frozen=True)
-class INRConfig:
-    hidden: int = 32
-    layers: int = 2
-    fourier_bands: int = 3
-    code_dim: int = 8
-    slot_dim: int = 8
-    weight_grid: bool = True  # a learnable full-resolution grid per layer, sampled bilinearly
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from metaforge.checkpoint import FORMAT as MANIFOLD_FORMAT
 from metaforge.errors import CheckpointError
+from metaforge.formats import MANIFOLD_FORMAT, MODEL_FORMAT
 from metaforge.io import atomic_folder, atomic_write, atomic_write_text
 from metaforge.nets import ResNet
-
-MODEL_FORMAT = "metaforge-model"
-
 
 def save_model(model: ResNet, path: str | Path, extra: dict | None = None) -> Path:
     """Write ``model``'s weights and architecture to one safetensors file."""

@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from metaforge.errors import ConfigError
-from metaforge.inr import INRConfig
-from metaforge.train.precision import PRECISIONS
+from metaforge.inr_config import INRConfig
 
 BN_MODES = ("recalibrate", "fold")
+PRECISIONS = ("fp32", "bf16", "fp16")  # of the forward pass; here, not in precision.py, which imports torch
 
 
 @dataclass(frozen=True)
