@@ -173,7 +173,8 @@ def fit_times(path: Path, work: Path) -> dict:
 
 
 def export_times(path: Path, config: str, work: Path) -> list[dict]:
-    from metaforge.export.job import load_job
+    from metaforge.checkpoint import load_manifold
+    from metaforge.deploy.job import job_for
     from metaforge.export.pipeline import export_model
     from metaforge.targets import load_target
 
@@ -181,9 +182,9 @@ def export_times(path: Path, config: str, work: Path) -> list[dict]:
     for name in EXPORT_TARGETS:
         t = time.perf_counter()
         try:
-            job = load_job(path, load_target(name), config, "config")
+            job = job_for(load_manifold(path), ArchConfig.parse(config), load_target(name), "config")
             res = export_model(job.model, job.spec, job.target, work / "export" / name, job.data)
-            r = res.report
+            r = res.report.to_dict()
             rows.append({"target": name, "export_s": round(r["export_seconds"], 2), "total_s": round(time.perf_counter() - t, 2),
                          "passed": bool(r["passed"]), "complete": bool(r["complete"]), "bytes": r["artifact"]["size_bytes"]})
         except Exception as e:  # report, never hide: a benchmark row per target

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from metaforge import __version__
 from metaforge.errors import CheckpointError, DataError
 from metaforge.formats import MANIFOLD_FORMAT
-from metaforge.io import atomic_write
+from metaforge.io import atomic_write_safetensors
 from metaforge.space import ArchSpace
 
 if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a header stays fast
@@ -55,8 +55,6 @@ def round_to_storage(module: torch.nn.Module) -> None:
 
 def save_manifold(manifold: Manifold, path: str | Path) -> Path:
     """Write ``manifold`` to ``path`` atomically (INR tensors as float16 where they fit)."""
-    from safetensors.torch import save_file
-
     tensors = {f"inr.{k}": stored(v.detach().cpu()).contiguous() for k, v in manifold.inr.state_dict().items()}
     if manifold.calibration is not None:
         tensors[_CALIBRATION] = manifold.calibration.detach().cpu().contiguous()
@@ -70,7 +68,7 @@ def save_manifold(manifold: Manifold, path: str | Path) -> Path:
         "inr": json.dumps(manifold.inr.describe()),
         "info": json.dumps(info),
     }
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return atomic_write_safetensors(path, tensors, meta)
 
 
 def read_header(path: str | Path) -> dict[str, str]:
@@ -132,7 +130,7 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
             raise CheckpointError(f"{path} holds non-finite values (NaN or inf) in 'inr.{k}'; "
                                   "the training diverged or the file is damaged: retrain it")
     inr.eval().to(device)
-    return Manifold(inr, info, calibration)
+    return Manifold(inr, info, calibration, source=path)
 
 
 def _check_tensors(path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:

@@ -71,6 +71,11 @@ class ArchSpace:
     min_depths: tuple[int, ...]
 
     @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """C x H x W of one input image (without the batch)."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+    @property
     def num_stages(self) -> int:
         return len(self.max_widths)
 

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
+from metaforge.cli.console import make_console
 from metaforge.cli.progress import RichReporter
 
 profile_app = typer.Typer(help="Device profiles: budgets, export target and what is known of the device.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def list_cmd() -> None:
         b = p.budget
         table.add_row(p.name, p.target, str(p.batch), f"{b.latency_ms:g} ms {b.latency_stat}" if b.latency_ms else "-",
                       f"{b.memory_mb:g} MB" if b.memory_mb else "-")
-    Console().print(table)
+    make_console().print(table)
 
 
 @profile_app.command("show")
@@ -41,7 +41,9 @@ def show(name: Annotated[str, typer.Argument(help="A profile name or a YAML file
     from metaforge.profiles import load_profile
 
     p = load_profile(name)
-    d = dataclasses.asdict(p)
+    d = dataclasses.asdict(dataclasses.replace(p, export_target=None))
+    del d["export_target"]
+    d.update(format=p.format, precision=p.precision)
     typer.echo(yaml.safe_dump(d, sort_keys=False, width=100).rstrip())
 
 
