@@ -95,6 +95,15 @@ def read_header(path: str | Path) -> dict[str, str]:
     return meta
 
 
+def read_space(path: str | Path) -> ArchSpace:
+    """The space a manifold file covers, from its header alone (no torch): configs are checked before any loading."""
+    try:
+        return ArchSpace.from_dict(json.loads(read_header(path)["space"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is a damaged manifold ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              "retrain or restore it from a copy") from None
+
+
 def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manifold:
     """Load a manifold written by :func:`save_manifold` (no code is executed)."""
     path = Path(path)

@@ -42,7 +42,7 @@ CASES = {
     "export": ("export", "--manifold", "{m}", "--config", CFG, "--format", "onnx", "--out", "{d}/e"),
     "materialize": ("materialize", "{m}", "--config", CFG, "--out", "{d}/model"),
     "fit-json": ("fit", "{m}", "--profile", "raspberry-pi-5", "--max-evals", "4", "--json", "{d}/fit.json"),
-    "check": ("check", "--manifold", "{m}", "--profile", "jetson-nano", "--out", "{d}/c"),
+    "check": ("check", "--manifold", "{m}", "--profile", "jetson-nano", "--time-cap", "1", "--out", "{d}/c"),
     "bundle": ("bundle", "--manifold", "{m}", "--profile", "jetson-nano", "--max-evals", "4", "--out", "{d}/b"),
 }
 

@@ -64,13 +64,17 @@ def test_cli_and_configs_import_nothing_heavy():
 @pytest.mark.parametrize("argv", [
     ["train", "--epochs", "0"],
     ["train", "--bn-mode", "batch"],
+    ["train", "--preset", "resnet18"],
     ["fit", "m.safetensors", "--profile", "host-cpu", "--latency-ms", "-1"],
     ["fit", "m.safetensors", "--profile", "host-cpux"],
     ["export", "--manifold", "m.safetensors", "--config", "w=8,16,32 d=2,2,2", "--format", "onnx2", "--out", "e"],
     ["export", "--manifold", "m.safetensors", "--fit", "fit.json", "--out", "e"],
     ["materialize", "m.safetensors", "--config", "w=8", "--out", "o"],
+    ["materialize", "{m}", "--config", "w=8,16,64 d=2,2,2", "--out", "o"],
+    ["export", "--manifold", "{m}", "--config", "w=9,16,32 d=2,2,2", "--format", "onnx", "--out", "e"],
 ])
-def test_bad_options_are_refused_before_torch_is_imported(argv, tmp_path):
+def test_bad_options_are_refused_before_torch_is_imported(argv, tmp_path, tiny_run):
+    argv = [a.format(m=tiny_run[0]) for a in argv]  # "{m}": a good manifold, whose space the header holds
     code = ("from metaforge.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 2, e.code\nelse:\n    raise AssertionError('accepted')")
     r = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint('torch' in sys.modules)"], capture_output=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -56,14 +55,13 @@ def measure(
     calibration: Annotated[int, typer.Option(min=0, help="Whole networks timed to calibrate the sum of layers and the memory model.")] = 10,
 ) -> None:
     """Time every layer shape of a manifold's space in the profile's runtime: a table for `fit --table`."""
-    from metaforge.checkpoint import read_header
+    from metaforge.checkpoint import read_space
     from metaforge.io import ensure_writable
     from metaforge.profiles import load_profile
-    from metaforge.space import ArchSpace
 
     ensure_writable(out)
     p = load_profile(name)
-    space = ArchSpace.from_dict(json.loads(read_header(manifold)["space"]))
+    space = read_space(manifold)
     from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
 
     with RichReporter() as rep:

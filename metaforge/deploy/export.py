@@ -19,9 +19,13 @@ def export_pick(manifold: str | Path, out: str | Path, *, fit_json: str | Path |
                 allow_fallback: bool = False, reporter: Reporter | None = None) -> ExportResult:
     """Export the config that ``fit_json``, ``profile`` or ``config`` names to the target they (or ``target``,
     ``fmt``, ``precision``) give; the manifold is loaded once, after every input was checked."""
+    from metaforge.checkpoint import read_space
+
     ensure_writable(out, folder=True)
     choice = choose(manifold, fit_json=fit_json, profile=profile, config=config)
     tgt = resolve_target(load_target(target) if target else choice.target, fmt, precision)
+    if choice.config is not None:
+        read_space(manifold).check(choice.config)
     from metaforge.checkpoint import load_manifold  # torch from here on: every input above was good
     from metaforge.deploy.job import job_for
     from metaforge.export.pipeline import export_model

@@ -22,8 +22,10 @@ class Materialised:
 def materialise(manifold: str | Path, config: str, out: str | Path, *, samples: int | None = None,
                 evaluate: bool = False) -> Materialised:
     """Build ``config`` (conv + bias, no BatchNorm) and write model.safetensors, model.json and model.pt2 to ``out``."""
-    ensure_writable(out, folder=True)  # before torch is imported: a bad --out is answered at once
-    cfg = ArchConfig.parse(config)
+    from metaforge.checkpoint import read_space
+
+    ensure_writable(out, folder=True)  # before torch is imported: a bad --out, manifold or config is answered at once
+    cfg = read_space(manifold).check(ArchConfig.parse(config))
     import torch
 
     from metaforge.checkpoint import load_manifold
