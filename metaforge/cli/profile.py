@@ -62,6 +62,10 @@ def measure(
     ensure_writable(out)
     p = load_profile(name)
     space = read_space(manifold)
+    from metaforge.fit.latency import MeasureError, runtime_available
+
+    if reason := runtime_available(p):  # another device: refused before torch is imported
+        raise MeasureError(reason)
     from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
 
     with RichReporter() as rep:

@@ -127,10 +127,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
     ``latency_source(layers) -> (ms, source name)`` replaces the table / roofline prediction and
     ``measurer(module, (C, H, W)) -> Measurement`` the ONNX Runtime measurement (tests use fakes).
     """
-    from metaforge.checkpoint import load_manifold
-    from metaforge.fit.predict import predictor_for
-    from metaforge.fit.search import AccuracyCache, Evaluator, search
-    from metaforge.manifold import Manifold
+    from metaforge.checkpoint import load_manifold, read_header
 
     t0 = time.monotonic()
     rep = reporter or Reporter()
@@ -138,6 +135,12 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
     budget = prof.budget.overridden(latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor)
     if measure and measurer is None and (reason := runtime_available(prof)):
         raise MeasureError(f"--measure is not possible here: {reason}")
+    if isinstance(manifold, (str, Path)):
+        read_header(manifold)  # a bad file is named before torch is imported
+    from metaforge.fit.predict import predictor_for
+    from metaforge.fit.search import AccuracyCache, Evaluator, search
+    from metaforge.manifold import Manifold
+
     m = manifold if isinstance(manifold, Manifold) else load_manifold(manifold)
     if m.source is None:
         raise InputError("fit needs a manifold read from a file: its accuracy cache and the fit document name that file")
