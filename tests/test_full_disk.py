@@ -39,6 +39,8 @@ def full_disk(tmp_path):
 
 
 CASES = {
+    "train": ("train", "--preset", "tiny", "--epochs", "1", "--base-epochs", "1", "--limit", "100", "--device", "cpu",
+              "--out", "{d}/m.safetensors"),
     "export": ("export", "--manifold", "{m}", "--config", CFG, "--format", "onnx", "--out", "{d}/e"),
     "materialize": ("materialize", "{m}", "--config", CFG, "--out", "{d}/model"),
     "fit-json": ("fit", "{m}", "--profile", "raspberry-pi-5", "--max-evals", "4", "--json", "{d}/fit.json"),
