@@ -15,7 +15,6 @@ import statistics
 import time
 
 from metaforge.checkpoint import load_manifold
-from metaforge.data import load_dataset
 from metaforge.evaluate import accuracy
 
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.875, 1), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0))
@@ -29,8 +28,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     m = load_manifold(args.manifold)
-    tc = m.info.train_config
-    ds = load_dataset(m.info.dataset, tc.get("data_dir"), seed=tc.get("seed", 0))
+    ds = m.dataset()
     stored = m.calibration
     sp = m.space
     configs = [sp.scaled(f, tuple(d - k for d in sp.max_depths)) for f, k in SIZES]

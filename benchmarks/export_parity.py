@@ -1,6 +1,6 @@
 """Export parity over random sizes of one manifold (issue 4's acceptance): every config x target is
 exported, run in its real runtime and gated against PyTorch by the library's own pipeline
-(:func:`metaforge.export.job.load_job` + :func:`metaforge.export.pipeline.export_model`, what
+(:func:`metaforge.deploy.job.job_for` + :func:`metaforge.export.pipeline.export_model`, what
 ``metaforge export --config C --target T`` calls). A benchmark, not a test: it reports and exits 0.
 
     cd /work/main && OMP_NUM_THREADS=1 .venv/bin/python benchmarks/export_parity.py \\
@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from metaforge.checkpoint import load_manifold
-from metaforge.export.job import load_job
-from metaforge.export.pipeline import export_model, resolve_target
+from metaforge.deploy.job import job_for
+from metaforge.export.pipeline import export_model
 from metaforge.space import ArchConfig, ArchSpace
-from metaforge.targets import load_target
+from metaforge.targets import load_target, resolve_target
 
 DEFAULT_TARGETS = ["onnx-fp32", "tflite-fp32", "tflite-int8"]
 
@@ -140,7 +140,8 @@ def main() -> int:
     args = ap.parse_args()
 
     t_start = time.perf_counter()
-    space = load_manifold(args.manifold).space
+    manifold = load_manifold(args.manifold)
+    space = manifold.space
     configs = random_configs(space, args.configs, args.seed)
     targets = {t: resolve_target(load_target(t), None, None) for t in args.targets}  # as `metaforge export --target T`
     print(f"manifold {args.manifold}: space {space.describe()}; {len(configs)} configs (seed {args.seed}); "
@@ -160,9 +161,9 @@ def main() -> int:
             t0 = time.perf_counter()
             try:
                 if job is None:  # materialise the config and load the data once per config
-                    job = load_job(args.manifold, target, str(cfg), "config")
+                    job = job_for(manifold, cfg, target, "config")
                 result = export_model(job.model, job.spec, target, out_dir, job.data)
-                row = row_from_report(i, str(cfg), name, result.report, result.report_path, time.perf_counter() - t0)
+                row = row_from_report(i, str(cfg), name, result.report.to_dict(), result.report_path, time.perf_counter() - t0)
             except Exception as e:  # ExportError and anything unexpected: record and go on
                 row = error_row(i, str(cfg), name, e, time.perf_counter() - t0)
                 row["traceback"] = traceback.format_exc()

@@ -62,7 +62,7 @@ def main() -> None:
 
     calibration = {ArchConfig.parse(c) for c in table.calibration_configs}
     held_out = random_configs(space, args.n, args.seed, exclude=calibration)
-    shape = (space.in_channels, space.image_size, space.image_size)
+    shape = space.input_shape
     rows = []
     t0 = time.monotonic()
     measured = measure_modules([ResNet(c, space.in_channels, space.num_classes) for c in held_out], [shape] * len(held_out),
@@ -126,7 +126,7 @@ def fit_runs(args, profile, space, table, table_path) -> list[dict]:
     hi = table.predict_ms(shapes.layers(space.full, space), "p50") * 0.9
     budgets = [lo * (hi / lo) ** (i / max(1, args.fit_runs - 1)) for i in range(args.fit_runs)]
     manifold = load_manifold(args.manifold)
-    shape = (space.in_channels, space.image_size, space.image_size)
+    shape = space.input_shape
     out = []
     print(f"\n{'budget ms':>9}  {'pick':<24} {'val top-1':>9} {'pred':>8} {'meas':>8} {'walk':>4}  better-but-fits")
     for b in budgets:

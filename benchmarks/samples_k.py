@@ -10,7 +10,6 @@ import json
 import time
 
 from metaforge import load_manifold
-from metaforge.data import load_dataset
 from metaforge.evaluate import accuracy
 from metaforge.train.sampling import evaluation_grid
 
@@ -22,7 +21,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     m = load_manifold(args.manifold)
-    ds = load_dataset(m.info.dataset, m.info.train_config.get("data_dir"), seed=m.info.train_config.get("seed", 0))
+    ds = m.dataset()
     rows = []
     for config in evaluation_grid(m.space):
         row = {"config": str(config), "seen": m.is_seen(config)}

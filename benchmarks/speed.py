@@ -25,7 +25,6 @@ import torch
 
 from metaforge.checkpoint import load_manifold
 from metaforge.cost import count_cost
-from metaforge.data import load_dataset
 from metaforge.evaluate import accuracy
 from metaforge.export import ModelSpec
 from metaforge.io import atomic_write_text
@@ -129,7 +128,7 @@ def fp16_accuracy(m, configs: list[ArchConfig], ds) -> list[dict]:
 
 def ort_rows(m, configs: list[ArchConfig], batches: tuple[int, ...], runs: int) -> list[dict]:
     sp = m.space
-    shape = (sp.in_channels, sp.image_size, sp.image_size)
+    shape = sp.input_shape
     full_macs = count_cost(ResNet(sp.full, sp.in_channels, sp.num_classes), shape).macs
     rows = []
     for c in configs:
@@ -173,7 +172,8 @@ def fit_times(path: Path, work: Path) -> dict:
 
 
 def export_times(path: Path, config: str, work: Path) -> list[dict]:
-    from metaforge.export.job import load_job
+    from metaforge.checkpoint import load_manifold
+    from metaforge.deploy.job import job_for
     from metaforge.export.pipeline import export_model
     from metaforge.targets import load_target
 
@@ -181,9 +181,9 @@ def export_times(path: Path, config: str, work: Path) -> list[dict]:
     for name in EXPORT_TARGETS:
         t = time.perf_counter()
         try:
-            job = load_job(path, load_target(name), config, "config")
+            job = job_for(load_manifold(path), ArchConfig.parse(config), load_target(name), "config")
             res = export_model(job.model, job.spec, job.target, work / "export" / name, job.data)
-            r = res.report
+            r = res.report.to_dict()
             rows.append({"target": name, "export_s": round(r["export_seconds"], 2), "total_s": round(time.perf_counter() - t, 2),
                          "passed": bool(r["passed"]), "complete": bool(r["complete"]), "bytes": r["artifact"]["size_bytes"]})
         except Exception as e:  # report, never hide: a benchmark row per target
@@ -218,7 +218,7 @@ def main() -> None:
         result["train_step"] = train_steps(tc["dataset"], tc.get("data_dir"), args.steps, args.batch_size, args.work)
         print("train step", result["train_step"], flush=True)
     if "fp16" not in args.skip:
-        ds = load_dataset(m.info.dataset, tc.get("data_dir"), seed=tc.get("seed", 0))
+        ds = m.dataset()
         result["fp16"] = fp16_accuracy(m, [configs[0], configs[4], configs[7]], ds)
     if "fit" not in args.skip:
         result["fit"] = fit_times(args.manifold, args.work)

@@ -16,7 +16,8 @@ from safetensors import SafetensorError, safe_open
 
 from metaforge import __version__
 from metaforge.errors import CheckpointError, DataError
-from metaforge.io import atomic_write
+from metaforge.formats import MANIFOLD_FORMAT
+from metaforge.io import atomic_write_safetensors
 from metaforge.space import ArchSpace
 
 if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a header stays fast
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a heade
 
     from metaforge.manifold import Manifold
 
-FORMAT = "metaforge-manifold"
+FORMAT = MANIFOLD_FORMAT
 FORMAT_VERSION = 1
 _CALIBRATION = "calibration.images"
 
@@ -54,8 +55,6 @@ def round_to_storage(module: torch.nn.Module) -> None:
 
 def save_manifold(manifold: Manifold, path: str | Path) -> Path:
     """Write ``manifold`` to ``path`` atomically (INR tensors as float16 where they fit)."""
-    from safetensors.torch import save_file
-
     tensors = {f"inr.{k}": stored(v.detach().cpu()).contiguous() for k, v in manifold.inr.state_dict().items()}
     if manifold.calibration is not None:
         tensors[_CALIBRATION] = manifold.calibration.detach().cpu().contiguous()
@@ -69,7 +68,7 @@ def save_manifold(manifold: Manifold, path: str | Path) -> Path:
         "inr": json.dumps(manifold.inr.describe()),
         "info": json.dumps(info),
     }
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return atomic_write_safetensors(path, tensors, meta)
 
 
 def read_header(path: str | Path) -> dict[str, str]:
@@ -94,6 +93,15 @@ def read_header(path: str | Path) -> dict[str, str]:
             f"({__version__}) reads version {FORMAT_VERSION}: upgrade metaforge or retrain"
         )
     return meta
+
+
+def read_space(path: str | Path) -> ArchSpace:
+    """The space a manifold file covers, from its header alone (no torch): configs are checked before any loading."""
+    try:
+        return ArchSpace.from_dict(json.loads(read_header(path)["space"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is a damaged manifold ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              "retrain or restore it from a copy") from None
 
 
 def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manifold:
@@ -131,7 +139,7 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
             raise CheckpointError(f"{path} holds non-finite values (NaN or inf) in 'inr.{k}'; "
                                   "the training diverged or the file is damaged: retrain it")
     inr.eval().to(device)
-    return Manifold(inr, info, calibration)
+    return Manifold(inr, info, calibration, source=path)
 
 
 def _check_tensors(path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:

@@ -23,38 +23,14 @@ layer and the grid sampling are computed per axis and broadcast, never per query
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from metaforge.errors import ConfigError
+from metaforge.inr_config import INRConfig  # re-exported: its home is torch-free (train/config.py imports it)
 from metaforge.layout import Layer, group_width, is_fixed, layers
 from metaforge.space import ArchConfig, ArchSpace
-
-
-WIDTH_MAPS = ("resample", "nested")
-
-
-@dataclass(frozen=True)
-class INRConfig:
-    hidden: int = 32
-    layers: int = 2
-    fourier_bands: int = 3
-    code_dim: int = 8
-    slot_dim: int = 8
-    weight_grid: bool = True  # a learnable full-resolution grid per layer, sampled bilinearly
-    # Which coordinate a channel has: "resample", its relative position (a + 0.5) / C (a narrower
-    # layer resamples the whole axis); "nested", its absolute index (a + 0.5) / C_max (a narrower
-    # layer is the first C channels, as slimmable networks and OFA slice)
-    width_map: str = "resample"
-
-    def __post_init__(self) -> None:
-        if self.width_map not in WIDTH_MAPS:
-            raise ConfigError(f"unknown width map {self.width_map!r}; choose one of: {', '.join(WIDTH_MAPS)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

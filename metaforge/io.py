@@ -46,13 +46,38 @@ def ensure_writable(path: str | Path, *, folder: bool = False) -> Path:
     return path
 
 
+def write_error(path: str | Path, e: OSError) -> OutputError:
+    """One line for an OSError met while writing ``path`` (disk full, read-only, permission): the final
+    path, never a temp file's name, and the cause."""
+    cause = e.strerror or str(e) or type(e).__name__
+    return OutputError(f"cannot write {path}: {cause}; free space or choose another output")
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing ancestors; return the ones created, deepest first."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Undo :func:`_make_parents` after a failed write: a failure leaves no empty folders behind."""
+    for p in folders:
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place."""
     path = Path(path)
+    created: list[Path] = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_parents(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
+        _remove_empty(created)
         ensure_writable(path)  # names the blocking ancestor when there is one
         raise OutputError(f"cannot write {path}: {e.strerror}; choose a writable output folder") from None
     os.close(fd)
@@ -61,16 +86,45 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
         tmp_path.unlink(missing_ok=True)
+        _remove_empty(created)
+        if isinstance(e, OSError):
+            raise write_error(path, e) from None
         raise
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (artifacts and manifolds are identified by it)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def atomic_write_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str]) -> Path:
+    """Tensors and string metadata to a safetensors file, atomically; the writer's own I/O error (a full
+    disk) is an :class:`OutputError` naming ``path`` like any other write."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as e:
+            raise OSError(str(e).removeprefix("Error while serializing: ")) from None
+
+    return atomic_write(path, write)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -86,15 +140,30 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_writable(path, folder=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    created: list[Path] = []
+    try:
+        created = _make_parents(path.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        _remove_empty(created)
+        raise write_error(path, e) from None
+    published = False
     try:
         yield tmp
         if not path.exists():
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual permissions
             os.replace(tmp, path)
-            return
-        for item in list(tmp.iterdir()):
-            os.replace(item, path / item.name)
+        else:
+            for item in list(tmp.iterdir()):
+                os.replace(item, path / item.name)
+        published = True
+    except OSError as e:
+        if e.filename is None:  # a write to an open file (f.write): the folder is what was being written
+            raise write_error(path, e) from None
+        if not str(e.filename).startswith(str(tmp)):
+            raise  # not a write into the folder (a read elsewhere): its own message
+        raise write_error(path / Path(e.filename).relative_to(tmp), e) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not published:
+            _remove_empty(created)

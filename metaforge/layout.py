@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metaforge.nets import needs_projection, stage_stride
+from metaforge.arch import blocks
 from metaforge.space import ArchConfig
 
 IMAGE = "image"
@@ -48,18 +48,19 @@ def inner(stage: int, block: int) -> str:
 
 
 def layers(config: ArchConfig, in_channels: int) -> list[Layer]:
-    """Every conv and linear layer of ``config`` in forward order."""
+    """Every conv and linear layer of ``config`` in forward order.
+
+    ``in_channels`` is not read (the image group's width comes from :func:`group_width`); it stays
+    in the signature until its callers in ``inr.py`` and ``train/init.py`` drop it."""
     out = [Layer("stem", "stem", 0, stream(0), IMAGE, 3)]
-    cin, cin_group = config.widths[0], stream(0)
-    for s, (width, depth) in enumerate(zip(config.widths, config.depths)):
-        for j in range(depth):
-            p = f"stages.{s}.{j}"
-            stride = stage_stride(s) if j == 0 else 1
-            out.append(Layer(f"{p}.conv1", "conv1", s, inner(s, j), cin_group, 3))
-            out.append(Layer(f"{p}.conv2", "conv2", s, stream(s), inner(s, j), 3))
-            if needs_projection(cin, width, stride):
-                out.append(Layer(f"{p}.shortcut", "shortcut", s, stream(s), cin_group, 1))
-            cin, cin_group = width, stream(s)
+    cin_group = stream(0)
+    for b in blocks(config):
+        s, p = b.stage, f"stages.{b.stage}.{b.index}"
+        out.append(Layer(f"{p}.conv1", "conv1", s, inner(s, b.index), cin_group, 3))
+        out.append(Layer(f"{p}.conv2", "conv2", s, stream(s), inner(s, b.index), 3))
+        if b.projection:
+            out.append(Layer(f"{p}.shortcut", "shortcut", s, stream(s), cin_group, 1))
+        cin_group = stream(s)
     out.append(Layer("fc", "fc", len(config.widths) - 1, LOGITS, cin_group, 0))
     return out
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -15,6 +17,9 @@ from metaforge.fold import fold_batchnorm
 from metaforge.inr import Jitter, WeightINR
 from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, ArchSpace
+
+if TYPE_CHECKING:
+    from metaforge.data import Dataset
 
 DEFAULT_SAMPLES = 4
 
@@ -42,11 +47,20 @@ def as_config(config: ArchConfig | str) -> ArchConfig:
 class Manifold:
     """One checkpoint, any width and depth: ``materialize(config)`` returns a plain network."""
 
-    def __init__(self, inr: WeightINR, info: ManifoldInfo, calibration: torch.Tensor | None = None) -> None:
+    def __init__(self, inr: WeightINR, info: ManifoldInfo, calibration: torch.Tensor | None = None,
+                 source: Path | None = None) -> None:
         self.inr = inr
         self.info = info
         self.calibration = calibration  # raw (uint8) training images for "recalibrate" BN statistics
+        self.source = source  # the file it was loaded from (fit's accuracy cache is kept beside it)
         self._nets: OrderedDict[ArchConfig, nn.Module] = OrderedDict()
+
+    def dataset(self) -> Dataset:
+        """The dataset the manifold was trained on, with the same seeded splits (the one place that re-derives it)."""
+        from metaforge.data import load_dataset
+
+        tc = self.info.train_config
+        return load_dataset(self.info.dataset, tc.get("data_dir"), seed=int(tc.get("seed", 0)))
 
     @property
     def space(self) -> ArchSpace:

@@ -13,21 +13,17 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
-from metaforge.checkpoint import FORMAT as MANIFOLD_FORMAT
 from metaforge.errors import CheckpointError
-from metaforge.io import atomic_folder, atomic_write, atomic_write_text
+from metaforge.formats import MANIFOLD_FORMAT, MODEL_FORMAT
+from metaforge.io import atomic_folder, atomic_write_safetensors, atomic_write_text
 from metaforge.nets import ResNet
-
-MODEL_FORMAT = "metaforge-model"
-
 
 def save_model(model: ResNet, path: str | Path, extra: dict | None = None) -> Path:
     """Write ``model``'s weights and architecture to one safetensors file."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": MODEL_FORMAT, "arch": json.dumps(model.describe()), "extra": json.dumps(extra or {})}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return atomic_write_safetensors(path, tensors, meta)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ResNet, dict]:

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from metaforge.arch import blocks, needs_projection
 from metaforge.space import ArchConfig
 
 Norm = Literal["none", "batch", "batch-stateless"]
@@ -48,15 +49,6 @@ class BasicBlock(nn.Module):
         return torch.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
 
 
-def needs_projection(cin: int, cout: int, stride: int) -> bool:
-    return stride != 1 or cin != cout
-
-
-def stage_stride(stage: int) -> int:
-    """The first stage keeps resolution; every later stage halves it."""
-    return 1 if stage == 0 else 2
-
-
 class ResNet(nn.Module):
     """CIFAR-style ResNet built from an :class:`ArchConfig`."""
 
@@ -67,16 +59,11 @@ class ResNet(nn.Module):
         self.num_classes = num_classes
         self.norm = norm
         self.stem = ConvUnit(in_channels, config.widths[0], 3, 1, norm)
-        stages = []
-        cin = config.widths[0]
-        for s, (width, depth) in enumerate(zip(config.widths, config.depths)):
-            blocks = []
-            for j in range(depth):
-                blocks.append(BasicBlock(cin, width, stage_stride(s) if j == 0 else 1, norm))
-                cin = width
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.ModuleList(stages)
-        self.fc = nn.Linear(cin, num_classes)
+        stages: list[list[BasicBlock]] = [[] for _ in config.widths]
+        for b in blocks(config):
+            stages[b.stage].append(BasicBlock(b.cin, b.cout, b.stride, norm))
+        self.stages = nn.ModuleList(nn.Sequential(*s) for s in stages)
+        self.fc = nn.Linear(config.widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.stem(x))

@@ -14,8 +14,8 @@ from typing import Literal
 
 import yaml
 
-from metaforge.errors import MetaforgeError
-from metaforge.targets import PRECISIONS
+from metaforge.errors import InputError, MetaforgeError
+from metaforge.targets import PRECISIONS, Target
 from metaforge.yamlconf import YamlConfigError, find_yaml, load_yaml_dataclass, shipped_names
 
 PROFILES_DIR = Path(__file__).resolve().parent / "shipped" / "profiles"  # inside the package, so a wheel carries them
@@ -45,6 +45,13 @@ class Budget:
                 raise ValueError(f"'budget.{name}' must be positive, got {v}")
         if not 0.0 <= self.accuracy_floor <= 1.0:
             raise ValueError(f"'budget.accuracy_floor' must lie in [0, 1], got {self.accuracy_floor}")
+
+    def overridden(self, **overrides: float | None) -> "Budget":
+        """This budget with the given (non-None) limits replaced: ``fit``'s options, checked before any torch import."""
+        try:
+            return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        except ValueError as e:
+            raise InputError(f"bad budget override: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,7 @@ class Profile:
     latency_table: str | None = None  # a table from `metaforge profile measure`, relative to the profile
     notes: str = ""
     path: str = field(default="", compare=False)  # set by the loader, not read from YAML
-    format: str = field(default="", compare=False)  # from the target
-    precision: str = field(default="", compare=False)
+    export_target: Target | None = field(default=None, compare=False, repr=False)  # ``target``, loaded once by the loader
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name) or ".." in self.name:
@@ -92,8 +98,19 @@ class Profile:
             raise ValueError(f"'batch' must be at least 1, got {self.batch}")
 
     @property
-    def bytes_per_weight(self) -> int:
-        return BYTES_PER[self.precision]
+    def resolved_target(self) -> Target:
+        """The export target this profile names, as the loader read it."""
+        if self.export_target is None:
+            raise ProfileError(f"profile {self.name} was not read by load_profile: its target {self.target!r} is not loaded")
+        return self.export_target
+
+    @property
+    def format(self) -> str:
+        return self.resolved_target.format
+
+    @property
+    def precision(self) -> str:
+        return self.resolved_target.precision
 
     def table_path(self) -> Path | None:
         if self.latency_table is None:
@@ -110,11 +127,10 @@ def list_profiles() -> list[str]:
 def load_profile(name_or_path: str | Path) -> Profile:
     """A profile by path, else by name in ``profiles/``; the target is resolved and checked."""
     path = find_yaml(name_or_path, PROFILES_DIR, "profile", ProfileError)
-    if _top_keys(path) & {"path", "format", "precision"}:
+    if _top_keys(path) & {"path", "export_target", "format", "precision"}:
         raise YamlConfigError(f"{path}: 'path', 'format' and 'precision' are set by the loader, not the file")
     profile = load_yaml_dataclass(path, Profile)
-    fmt, precision = target_format(profile.target, path, profile.batch)
-    return dataclasses.replace(profile, path=str(path), format=fmt, precision=precision)
+    return dataclasses.replace(profile, path=str(path), export_target=profile_target(profile.target, path, profile.batch))
 
 
 def _top_keys(path: Path) -> set:
@@ -125,8 +141,8 @@ def _top_keys(path: Path) -> set:
     return set(data) if isinstance(data, dict) else set()
 
 
-def target_format(target: str, profile_path: Path, batch: int) -> tuple[str, str]:
-    """(format, precision) of the export target ``target``, checked against the profile's batch."""
+def profile_target(target: str, profile_path: Path, batch: int) -> Target:
+    """The export target ``target``, checked against the profile's batch."""
     from metaforge.targets import load_target
 
     try:
@@ -136,4 +152,4 @@ def target_format(target: str, profile_path: Path, batch: int) -> tuple[str, str
     if t.fixed_batch is not None and t.fixed_batch != batch:
         raise YamlConfigError(f"{profile_path}: 'batch' is {batch} but target {target!r} is built for batch {t.fixed_batch}; "
                               "make them agree")
-    return str(t.format), str(t.precision)
+    return t

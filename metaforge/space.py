@@ -71,6 +71,11 @@ class ArchSpace:
     min_depths: tuple[int, ...]
 
     @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """C x H x W of one input image (without the batch)."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+    @property
     def num_stages(self) -> int:
         return len(self.max_widths)
 
@@ -133,6 +138,13 @@ class ArchSpace:
         )
 
 
+def preset_shape(preset: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(widths, depths) of the largest network of a preset; an unknown name is a one-line error."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
 def make_space(
     preset: str,
     in_channels: int,
@@ -142,9 +154,7 @@ def make_space(
     min_depth: int = 1,
 ) -> ArchSpace:
     """The space of a preset: widths down to ``min_width_frac`` of full, depths down to ``min_depth``."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    widths, depths = PRESETS[preset]
+    widths, depths = preset_shape(preset)
     return ArchSpace(
         in_channels=in_channels,
         num_classes=num_classes,

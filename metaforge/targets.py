@@ -6,17 +6,17 @@ one strict loader (:mod:`metaforge.yamlconf`). Profiles name their target (``tar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import metaforge
 from metaforge.errors import MetaforgeError
+from metaforge.export.registry import formats, runtime_name
 from metaforge.yamlconf import find_yaml, load_yaml_dataclass, shipped_names
 
 TARGETS_DIR = Path(metaforge.__file__).resolve().parent / "shipped" / "targets"  # inside the package, so a wheel carries them
-RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "tensorrt": "tensorrt"}
-FORMATS = tuple(RUNTIMES)  # the values of Target.format
 PRECISIONS = ("fp32", "fp16", "int8")  # the values of Target.precision
 
 
@@ -47,7 +47,7 @@ class Tolerances:
 @dataclass(frozen=True)
 class Target:
     name: str
-    format: Literal["onnx", "tflite", "tensorrt"]
+    format: str  # a registered exporter's format (metaforge.export.registry)
     precision: Literal["fp32", "fp16", "int8"]
     tolerances: Tolerances
     description: str = ""
@@ -62,8 +62,10 @@ class Target:
     path: str = field(default="", compare=False)  # set by the loader
 
     def __post_init__(self) -> None:
+        if self.format not in formats():  # one per registered exporter
+            raise ValueError(f"'format' is {self.format!r}; valid values: {', '.join(formats())}")
         if not self.runtime:
-            object.__setattr__(self, "runtime", RUNTIMES[self.format])
+            object.__setattr__(self, "runtime", runtime_name(self.format))
         if isinstance(self.batch, str) and self.batch != "dynamic":
             raise ValueError(f"'batch' must be 'dynamic' or a positive integer, got {self.batch!r}")
         if isinstance(self.batch, int) and self.batch < 1:
@@ -81,8 +83,6 @@ class Target:
         return None if self.batch == "dynamic" else int(self.batch)
 
     def to_dict(self) -> dict:
-        import dataclasses
-
         return dataclasses.asdict(self)
 
 
@@ -94,8 +94,6 @@ def list_targets() -> list[str]:
 def load_target(name_or_path: str | Path) -> Target:
     """A target by path, else by name in ``targets/``."""
     path = find_yaml(name_or_path, TARGETS_DIR, "target", TargetError)
-    import dataclasses
-
     return dataclasses.replace(load_yaml_dataclass(path, Target), path=str(path))
 
 
@@ -106,3 +104,22 @@ def default_target(fmt: str, precision: str) -> Target:
         valid = ", ".join(list_targets())
         raise TargetError(f"no shipped target for --format {fmt} --precision {precision}; shipped targets: {valid}")
     return load_target(name)
+
+
+def resolve_target(base: Target | None, fmt: str | None, precision: str | None) -> Target:
+    """The target to export to: ``base`` (a profile's), changed by an explicit format/precision."""
+    fmt = fmt or (base.format if base else None)
+    precision = precision or (base.precision if base else None) or "fp32"
+    if fmt is None:
+        raise TargetError("say what to export to: --format onnx|tflite|tensorrt, or a --profile whose target names one")
+    if fmt not in formats():
+        raise TargetError(f"unknown format {fmt!r}: choose one of {', '.join(formats())}")
+    if precision not in PRECISIONS:
+        raise TargetError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if base is not None and (base.format, base.precision) == (fmt, precision):
+        return base
+    if f"{fmt}-{precision}" in list_targets():
+        return default_target(fmt, precision)
+    if base is not None and base.format == fmt:
+        return dataclasses.replace(base, precision=precision, name=f"{base.name}@{precision}")
+    raise TargetError(f"no target for {fmt} {precision}; shipped targets: {', '.join(list_targets())}")

@@ -100,6 +100,23 @@ def _write(name: str, content: str | bytes) -> Setup:
     return setup
 
 
+def _fit_document(**fields) -> Setup:
+    """A `metaforge fit --json` document of the good manifold, with ``fields`` changed (None: removed)."""
+    def setup(tmp: Path, manifold: Path) -> None:
+        import hashlib
+
+        entry = {"config": CFG, "accuracy": 0.5, "latency_ms": {"value": 0.1, "stat": "p50", "source": "roofline"},
+                 "memory_mb": {"value": 21.0, "source": "analytic"}, "params": 1000, "mflops": 0.5}
+        doc = {"schema": "metaforge-fit/2", "profile": "host-cpu", "target": "onnx-fp32", "batch": 1, "manifold": str(manifold),
+               "manifold_sha256": hashlib.sha256(manifold.read_bytes()).hexdigest(), **entry, "accuracy_split": "val",
+               "budget": {"latency_ms": 1.0, "latency_stat": "p50", "memory_mb": 64.0, "accuracy_floor": 0.0},
+               "feasible": True, "message": "", "pareto": [entry], "measured": [],
+               "search": {"method": "enumerate", "evaluated": 1, "seconds": 0.1}, "latency_table": None}
+        doc.update(fields)
+        (tmp / "fit.json").write_text(json.dumps({k: v for k, v in doc.items() if v is not None}))
+    return setup
+
+
 def _both(*setups: Setup) -> Setup:
     def setup(tmp: Path, manifold: Path) -> None:
         for s in setups:
@@ -257,8 +274,7 @@ CASES = [
          setup=_write("results.json", '{"schema": "metaforge.bundle-results/1", "profile": "host-cpu"}'), absent=("t.json",)),
     Case("bundle-fit-malformed-front", ("bundle", "--manifold", "{m}", "--profile", "host-cpu", "--fit", "{tmp}/fit.json", "--out", "{tmp}/b"),
          r"fit\.json has a malformed 'pareto' list", absent=("b",),
-         setup=_write("fit.json", '{"schema": "metaforge-fit/1", "profile": "host-cpu", "config": "w=8,16,32 d=2,2,2", '
-                                  '"feasible": true, "pareto": [{"config": "w=8,16,32 d=2,2,2", "latency_ms": 0.1}]}')),
+         setup=_fit_document(pareto=[{"config": CFG, "latency_ms": 0.1}])),
     # ---- export
     Case("export-unknown-format", ("export", "--manifold", "{m}", "--config", CFG, "--format", "onnx2", "--out", "{tmp}/e"),
          r"unknown format 'onnx2'.*onnx, tflite, tensorrt", absent=("e",)),
@@ -271,7 +287,13 @@ CASES = [
     Case("export-corrupt-fit-document", ("export", "--manifold", "{m}", "--fit", "{tmp}/fit.json", "--out", "{tmp}/e"),
          r"cannot read fit document .*fit\.json", setup=_write("fit.json", '{"config": "w=8'), absent=("e",)),
     Case("export-infeasible-fit-document", ("export", "--manifold", "{m}", "--fit", "{tmp}/fit.json", "--out", "{tmp}/e"),
-         r"fit\.json records no feasible config", setup=_write("fit.json", '{"config": "w=2,4,8 d=1,1,1", "feasible": false}'), absent=("e",)),
+         r"fit\.json records no feasible config \(too tight\)", setup=_fit_document(feasible=False, message="too tight"), absent=("e",)),
+    Case("export-fit-for-another-manifold", ("export", "--manifold", "{m}", "--fit", "{tmp}/fit.json", "--out", "{tmp}/e"),
+         r"fit\.json was fitted on another manifold \(other\.safetensors\), not .*tiny\.safetensors",
+         setup=_fit_document(manifold="other.safetensors", manifold_sha256="0" * 64), absent=("e",)),
+    Case("export-fit-older-schema", ("export", "--manifold", "{m}", "--fit", "{tmp}/fit.json", "--out", "{tmp}/e"),
+         r"fit\.json is not a metaforge-fit/2 document \(an older metaforge wrote it", setup=_fit_document(schema="metaforge-fit/1"),
+         absent=("e",)),
     Case("export-target-typo-key", ("export", "--manifold", "{m}", "--config", CFG, "--target", "{tmp}/t.yaml", "--out", "{tmp}/e"),
          r"t\.yaml: unknown key 'tolerance'", setup=_write("t.yaml", "name: t\nformat: onnx\nprecision: fp32\ntolerance: {}\n"), absent=("e",)),
     Case("export-outside-space", ("export", "--manifold", "{m}", "--config", "w=9,16,32 d=2,2,2", "--format", "onnx", "--out", "{tmp}/e"),

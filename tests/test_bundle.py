@@ -50,11 +50,11 @@ def run_bundle(folder: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def fit_doc(manifold: Path, profile: str, path: Path, table: Path | None = None) -> dict:
     from metaforge.fit import fit
-    from metaforge.fit.report import to_dict, write_json
+    from metaforge.fit.document import FitDocument
 
-    result = fit(manifold, profile, table=table, **FAST)
-    write_json(result, path)
-    return to_dict(result)
+    doc = FitDocument.of(fit(manifold, profile, table=table, **FAST))
+    doc.write(path)
+    return doc.to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_sweep_spreads_over_the_front_in_log_latency():
 
 
 def test_runner_parity_agrees_with_the_export_checks():
-    from metaforge.export.checks import parity
+    from metaforge.export.gates import parity
 
     spec = importlib.util.spec_from_file_location("bundle_runner", RUNNER)
     runner = importlib.util.module_from_spec(spec)
@@ -267,9 +267,9 @@ def test_bad_inputs_are_one_line_errors(pi, host, tiny_run, tmp_path, capsys):
                         "--runs", "10")
     assert code == 2 and "runs >= 200" in err and not (tmp_path / "b").exists()
     with pytest.raises(BundleError, match="fitted for profile raspberry-pi-4, not host-cpu"):
-        build_bundle(host[0] / "x.safetensors", "host-cpu", tmp_path / "b2", fit_json=pi[0] / "fit.json")
+        build_bundle(tiny_run[0], "host-cpu", tmp_path / "b2", fit_json=pi[0] / "fit.json")
     bad = tmp_path / "bad-fit.json"
-    bad.write_text(json.dumps({"profile": "host-cpu", "config": "w=99,99,99 d=1,1,1", "pareto": []}))
+    bad.write_text(json.dumps({**json.loads((host[0] / "fit.json").read_text()), "config": "w=99,99,99 d=1,1,1", "pareto": []}))
     with pytest.raises(ConfigError, match="outside this manifold's space"):
         build_bundle(tiny_run[0], "host-cpu", tmp_path / "b3", fit_json=bad)
     assert not (tmp_path / "b3").exists() and not list(tmp_path.glob(".b3.*")), "a failed bundle left files behind"

@@ -69,3 +69,16 @@ def test_materialize_writes_a_model_plain_torch_loads(tiny_run, tmp_path):
 
 
 # Bad inputs (one line, exit code, nothing left behind) for every command: tests/test_bad_inputs.py
+
+
+def test_fit_table_is_whole_in_a_pipe(tiny_run):
+    """CI reads `fit` through a pipe: the front table keeps every column whole, not cut to 80 ("(roofl…")."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    r = subprocess.run([sys.executable, "-m", "metaforge", "fit", str(tiny_run[0]), "--profile", "raspberry-pi-5", "--max-evals", "4"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    table = [line for line in r.stdout.splitlines() if "(roofline)" in line]
+    assert table and "…" not in r.stdout and "(analytic)" in table[0], r.stdout
+    assert max(map(len, r.stdout.splitlines())) > 80  # the width a terminal-less rich would have cut it to

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -65,7 +66,8 @@ def test_onnx_fp32_parity_metadata_and_report(trained, spec, data, tmp_path):
     onnx = pytest.importorskip("onnx")
     result = export(trained, spec, data, load_target("onnx-fp32"), tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert REPORT_KEYS <= set(report) and report == result.report
+    assert REPORT_KEYS <= set(report) and report == json.loads(json.dumps(result.report.to_dict()))
+    assert not list(tmp_path.glob(".*")), "the staging folder was left behind"
     assert set(report["parity"]) >= {"max_abs_diff", "sqnr_db", "top1_agreement"}
     assert set(report["accuracy"]) >= {"artifact", "reference", "ci95"}
     assert report["passed"] and report["parity"]["max_abs_diff"] <= 1e-4
@@ -91,8 +93,8 @@ def test_tflite_fp32_parity_and_byte_identical(trained, spec, data, tmp_path):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
     result = export(trained, spec, data, load_target("tflite-fp32"), tmp_path / "a")
-    assert result.passed and result.report["parity"]["max_abs_diff"] <= 1e-4
-    assert result.report["artifact"]["layout"] == "NHWC" and result.report["artifact"]["inputs"][0]["shape"] == [1, 8, 8, 1]
+    assert result.passed and result.report.parity.max_abs_diff <= 1e-4
+    assert result.report.artifact.layout == "NHWC" and result.report.artifact.inputs[0]["shape"] == [1, 8, 8, 1]
     from metaforge.export.tflite import export_tflite, read_metadata
 
     meta = read_metadata(result.artifact)
@@ -105,7 +107,7 @@ def test_tflite_int8_full_integer_accuracy_ratio(trained, spec, data, tmp_path):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
     target = load_target("tflite-int8")
-    report = export(trained, spec, data, target, tmp_path).report
+    report = export(trained, spec, data, target, tmp_path).report.to_dict()
     acc = report["accuracy"]
     assert acc["reference"] > 0.8, "the fixture network should be a real classifier"
     assert acc["artifact"] >= target.tolerances.int8_accuracy_ratio * acc["reference"]
@@ -118,7 +120,7 @@ def test_tflite_int8_full_integer_accuracy_ratio(trained, spec, data, tmp_path):
 
 def test_impossible_tolerance_fails_the_gate(trained, spec, data, tmp_path):
     tight = dataclasses.replace(load_target("onnx-fp32"), tolerances=Tolerances(max_abs_diff=0.0, sqnr_db=1000.0))
-    report = export(trained, spec, data, tight, tmp_path).report
+    report = export(trained, spec, data, tight, tmp_path).report.to_dict()
     assert not report["passed"]
     assert {c["name"] for c in report["checks"] if c["status"] == "fail"} >= {"parity.sqnr_db"}
 
@@ -148,7 +150,7 @@ def test_tensorrt_op_support_check_on_cpu(tmp_path):
 
 def test_tensorrt_prepare_without_engine_reports_not_run(trained, spec, data, tmp_path):
     pytest.importorskip("onnx")
-    report = export(trained, spec, data, load_target("tensorrt-fp16"), tmp_path).report
+    report = export(trained, spec, data, load_target("tensorrt-fp16"), tmp_path).report.to_dict()
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert status["tensorrt.ops"] == "pass" and status["tensorrt.opset"] == "pass"
     try:
@@ -160,18 +162,19 @@ def test_tensorrt_prepare_without_engine_reports_not_run(trained, spec, data, tm
 
 
 def test_int8_on_jetson_nano_needs_allow_fallback(trained, spec, data, tmp_path):
-    from metaforge.export.pipeline import export_model, resolve_target
+    from metaforge.export.pipeline import export_model
+    from metaforge.targets import resolve_target
 
     target = resolve_target(load_target("tensorrt-fp16"), None, "int8")
     with pytest.raises(ExportError, match="allow-fallback"):
         export_model(trained, spec, target, tmp_path, data)
-    report = export_model(trained, spec, target, tmp_path, data, allow_fallback=True).report
+    report = export_model(trained, spec, target, tmp_path, data, allow_fallback=True).report.to_dict()
     assert report["precision"] == "fp16" and any("fallback" in n for n in report["notes"])
 
 
 def test_tensorrt_engine_builds_and_matches(trained, spec, data, tmp_path):
     pytest.importorskip("tensorrt")
-    report = export(trained, spec, data, load_target("tensorrt-fp32"), tmp_path).report
+    report = export(trained, spec, data, load_target("tensorrt-fp32"), tmp_path).report.to_dict()
     status = {c["name"]: c["status"] for c in report["checks"]}
     if status.get("tensorrt.engine") == "not-run":
         pytest.skip("tensorrt is importable but no GPU is present")
@@ -217,7 +220,7 @@ def test_cli_export_exit_codes(manifold_file, tmp_path):
 
 
 def test_report_parity_math():
-    from metaforge.export.checks import bootstrap_ci, parity
+    from metaforge.export.gates import bootstrap_ci, parity
 
     ref = np.array([[1.0, 2.0], [3.0, 1.0]])
     p = parity(ref, ref + np.array([[0.1, 0.0], [0.0, -0.1]]))
@@ -229,7 +232,7 @@ def test_report_parity_math():
 def test_check_exit_codes_and_junit(tmp_path):
     from xml.etree import ElementTree as ET
 
-    from metaforge.export.ci import GATES, Gate, ProfileRun, exit_code, write_junit
+    from metaforge.deploy.check import GATES, Gate, ProfileRun, exit_code, write_junit
 
     def run(name, **status):
         return ProfileRun(name, gates=[Gate(name, g, s, f"{g} detail") for g, s in status.items()])
@@ -242,3 +245,34 @@ def test_check_exit_codes_and_junit(tmp_path):
     suite = ET.parse(write_junit([ok, run("pi", memory="fail")], tmp_path / "out.xml")).getroot()[0]
     assert suite.get("tests") == "7" and suite.get("failures") == "1" and suite.get("skipped") == "1"
     assert {c.get("name") for c in suite if c.get("classname") == "metaforge.host-cpu"} == set(GATES)
+
+
+class CopyExporter:
+    """A whole new format in a dozen lines: the model's ONNX under another name, run by onnxruntime."""
+
+    tools = ("torch",)
+
+    def export(self, model, spec, target, out_dir, calibration):
+        from metaforge.export.onnx import export_onnx
+        from metaforge.export.registry import Exported
+
+        artifact = export_onnx(model, spec, out_dir / "model.copy", target.opset, None)
+        return Exported(artifact, notes=("copied",), runtime="onnxruntime via the copy format")
+
+
+def test_a_new_format_is_one_exporter_and_one_registration(trained, spec, data, tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from metaforge.export import registry
+    from metaforge.targets import Target
+
+    with pytest.raises(ValueError, match="'format' is 'copy'; valid values: onnx, tflite, tensorrt"):
+        Target("t", "copy", "fp32", Tolerances(max_abs_diff=1e-4))
+    monkeypatch.setattr(registry, "_EXPORTERS", dict(registry._EXPORTERS))
+    monkeypatch.setattr(registry, "_RUNTIMES", dict(registry._RUNTIMES))
+    monkeypatch.setattr(registry, "_RUNTIME_NAMES", dict(registry._RUNTIME_NAMES))
+    monkeypatch.setitem(sys.modules, "copy_format", sys.modules[__name__])
+    registry.register_exporter("copy", "copy_format:CopyExporter", "onnxruntime")
+    registry.register_runtime("copy", "metaforge.export.runtime:onnx_runner")
+    result = export(trained, spec, data, Target("t", "copy", "fp32", Tolerances(max_abs_diff=1e-4)), tmp_path)
+    assert result.passed and result.artifact == tmp_path / "model.copy" and result.report.notes == ("copied",)
+    assert result.report.runtime == "onnxruntime via the copy format" and set(result.report.tools) == {"torch"}

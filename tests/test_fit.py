@@ -12,7 +12,7 @@ import pytest
 from metaforge.cost import count_cost
 from metaforge.fit import InfeasibleBudget, fit, shapes
 from metaforge.fit.latency import Measurement
-from metaforge.fit.report import to_dict
+from metaforge.fit.document import FitDocument
 from metaforge.fit.search import AccuracyCache
 from metaforge.fit.table import _interpolate
 from metaforge.nets import ResNet
@@ -75,7 +75,7 @@ def test_pick_is_most_accurate_within_budget(manifold_path):
         if acc > r.pick.accuracy:
             assert fake_ms(cfg, space) > budget, cfg
     assert r.pick.config in {c.config for c in r.pareto}
-    doc = to_dict(r)
+    doc = FitDocument.of(r).to_dict()
     for key in ("schema", "profile", "config", "accuracy", "latency_ms", "memory_mb", "params", "mflops", "budget", "feasible", "pareto"):
         assert key in doc
     assert doc["latency_ms"]["source"] == "fake" and doc["config"] == str(r.pick.config)
@@ -93,7 +93,7 @@ def test_infeasible_budget_returns_at_once_with_nearest(manifold_path):
     assert e.exit_code == 3 and "\n" not in str(e)
     assert e.result.pick.config == space.smallest and not e.result.feasible
     assert str(space.smallest) in str(e) and "ms" in str(e)
-    assert to_dict(e.result)["feasible"] is False
+    assert FitDocument.of(e.result).to_dict()["feasible"] is False
 
 
 def test_accuracy_floor_out_of_reach(manifold_path):
@@ -179,7 +179,7 @@ def test_cli_json_plot_and_exit_code(manifold_path, tmp_path):
     main(["fit", str(manifold_path), "--profile", "raspberry-pi-5",
           "--json", str(out), "--plot", str(png), "--max-evals", "8"])
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "metaforge-fit/1" and doc["profile"] == "raspberry-pi-5" and doc["feasible"] is True
+    assert doc["schema"] == "metaforge-fit/2" and doc["profile"] == "raspberry-pi-5" and doc["feasible"] is True
     assert doc["latency_ms"]["source"] == "roofline" and doc["memory_mb"]["source"] == "analytic"
     assert png.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit) as info:

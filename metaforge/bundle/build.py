@@ -18,13 +18,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from metaforge.bundle import MANIFEST_SCHEMA, BundleError
-from metaforge.io import ensure_writable
+from metaforge.io import ensure_writable, write_error
 from metaforge.profiles import Profile
 from metaforge.report import Reporter
+from metaforge.space import ArchConfig
+
+if TYPE_CHECKING:
+    from metaforge.manifold import Manifold
 
 RUNNER = Path(__file__).with_name("runner.py")
 SAMPLES_FILE = "samples.npz"
@@ -70,29 +75,25 @@ def spread(front: list[tuple[str, float]], n: int, exclude: str) -> list[str]:
 
 
 def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | None, opts: BundleOptions,
-                   reporter: Reporter) -> Choice:
-    """The pick and the sweep: from a fit document, else from a fit run now."""
+                   reporter: Reporter, loaded: Manifold | None = None) -> Choice:
+    """The pick and the sweep: from a fit document, else from a fit run now on the ``loaded`` manifold."""
     if fit_json is not None:
-        from metaforge.export.job import pick_config
+        from metaforge.fit.document import read_fit_document
 
-        pick, _, source = pick_config(manifold, fit_json=fit_json)
-        doc = json.loads(Path(fit_json).read_text())
-        if doc.get("profile") not in (None, prof.name):
-            raise BundleError(f"{fit_json} was fitted for profile {doc.get('profile')}, not {prof.name}: "
+        doc = read_fit_document(fit_json, manifold)
+        if doc.profile != prof.name:
+            raise BundleError(f"{fit_json} was fitted for profile {doc.profile}, not {prof.name}: "
                               f"fit again with --profile {prof.name}")
-        try:
-            entries = [e for e in doc.get("pareto", []) if e.get("config") and e.get("latency_ms")]
-            front = [(e["config"], float(e["latency_ms"]["value"])) for e in entries]
-        except (AttributeError, KeyError, TypeError, ValueError):
-            raise BundleError(f"{fit_json} has a malformed 'pareto' list (entries need 'config' and 'latency_ms': "
-                              "{'value': ...}); write it again with `metaforge fit --json`") from None
-        fitted = {e["config"]: e["latency_ms"] for e in entries + ([doc] if doc.get("latency_ms") else [])}
-        return Choice(pick, spread(front, opts.sweep, pick), source, fitted=fitted)
+        pick = str(doc.pick.config)
+        front = [(str(e.config), e.latency_ms) for e in doc.pareto]
+        fitted = {str(e.config): {"value": e.latency_ms, "stat": e.latency_stat, "source": e.latency_source}
+                  for e in (*doc.pareto, doc.pick)}
+        return Choice(pick, spread(front, opts.sweep, pick), f"fit {fit_json}", fitted=fitted)
     from metaforge.fit import InfeasibleBudget, fit
 
     notes = []
     try:
-        result = fit(manifold, prof, max_evals=opts.max_evals, time_cap_s=opts.time_cap_s, reporter=reporter)
+        result = fit(loaded, prof, max_evals=opts.max_evals, time_cap_s=opts.time_cap_s, reporter=reporter)
     except InfeasibleBudget as e:
         result = e.result
         notes.append(f"no config met the budget with the predicted latency ({e}); bundled the nearest, to measure it")
@@ -104,29 +105,23 @@ def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | N
 
 
 def predictions(prof: Profile, space, configs: list[str]) -> dict[str, dict]:
-    """What metaforge predicts for each config on this profile now (its table, else the roofline)."""
+    """What metaforge predicts for each config on this profile now (fit's predictor: its table, else the roofline)."""
     from metaforge.fit import shapes
-    from metaforge.fit.latency import roofline_ms
-    from metaforge.fit.table import LatencyTable
-    from metaforge.space import ArchConfig
+    from metaforge.fit.predict import predictor_for
 
-    path = prof.table_path()
-    tab = LatencyTable.load(path) if path is not None and path.is_file() else None
+    predict = predictor_for(prof)
     out = {}
     for c in configs:
         ls = shapes.layers(ArchConfig.parse(c), space)
-        if tab is not None:
-            out[c] = {"p50": tab.predict_ms(ls, "p50"), "p90": tab.predict_ms(ls, "p90"), "source": "table", "table": str(path)}
-        else:
-            ms = roofline_ms(ls, prof)
-            out[c] = {"p50": ms, "p90": ms, "source": "roofline"}
+        out[c] = {"p50": predict(ls, "p50"), "p90": predict(ls, "p90"), "source": predict.source,
+                  **({"table": str(predict.table_path)} if predict.table is not None else {})}
     return out
 
 
 def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, fit_json: str | Path | None = None,
                  options: BundleOptions | None = None, force: bool = False, reporter: Reporter | None = None) -> Path:
     """Write the bundle folder ``out`` for ``profile``; returns its path."""
-    from metaforge.checkpoint import load_manifold
+    from metaforge.checkpoint import load_manifold, read_header
     from metaforge.profiles import load_profile
 
     opts, rep, out = options or BundleOptions(), reporter or Reporter(), Path(out)
@@ -134,8 +129,13 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
     ensure_writable(out, folder=True)  # before the fit and the exports, which take a while
     prof = load_profile(profile)
-    choice = choose_configs(manifold, prof, fit_json, opts, rep)
-    loaded = load_manifold(manifold)
+    read_header(manifold)  # a bad manifold is named as such before its fit document is read
+    if fit_json is not None:
+        choice = choose_configs(manifold, prof, fit_json, opts, rep)
+        loaded = load_manifold(manifold)
+    else:
+        loaded = load_manifold(manifold)
+        choice = choose_configs(manifold, prof, None, opts, rep, loaded)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -149,8 +149,10 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
         (tmp / "README.txt").write_text(_readme(manifest))
         os.chmod(tmp, 0o755)
         _replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise write_error(out, e) from None
         raise
     return out
 
@@ -158,19 +160,18 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
 def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opts: BundleOptions, rep: Reporter) -> dict:
     """Export every model of the loaded manifold ``m`` into ``tmp/models``, write the samples; return the manifest."""
     import metaforge
+    from metaforge.deploy.job import job_for
     from metaforge.export import GateFailed
-    from metaforge.export.job import dataset_of, job_for
-    from metaforge.export.pipeline import export_model, reference_logits, resolve_target
-    from metaforge.targets import load_target
+    from metaforge.export.pipeline import export_model, reference_logits
 
-    target = resolve_target(load_target(prof.target), None, None)
+    target = prof.resolved_target
     configs = [("pick", choice.pick)] + [(f"s{i + 1:02d}", c) for i, c in enumerate(choice.sweep)]
-    space, ds = m.space, dataset_of(m)
+    space, ds = m.space, m.dataset()
     predicted = predictions(prof, space, [c for _, c in configs])
     models, refs = [], {}
     rep.phase("exporting bundle models", len(configs))
     for i, (mid, cfg) in enumerate(configs):
-        job = job_for(m, ds, target, cfg, choice.source)
+        job = job_for(m, ArchConfig.parse(cfg), target, choice.source, ds)
         res = export_model(job.model, job.spec, job.target, tmp / "models" / mid, job.data, reporter=rep)
         if not res.passed:
             raise GateFailed.from_report(res.report, res.report_path)
@@ -179,14 +180,15 @@ def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opt
             n = min(opts.samples, len(data.heldout))
             x = data.norm.apply(data.heldout.images[:n])
         refs[f"ref_{mid}"] = reference_logits(job.model, x).astype(np.float32)
-        art = res.report["artifact"]
+        art = res.report.artifact
         models.append({
             "id": mid, "role": "pick" if mid == "pick" else "sweep", "config": cfg, "format": target.format,
-            "precision": res.report["precision"], "file": str(res.artifact.relative_to(tmp)), "sha256": art["sha256"],
-            "layout": art["layout"], "batch": art["batch"] if isinstance(art["batch"], int) else None,
-            "inputs": art["inputs"], "outputs": art["outputs"],
+            "precision": res.report.precision, "file": str(res.artifact.relative_to(tmp)), "sha256": art.sha256,
+            "layout": art.layout, "batch": art.batch if isinstance(art.batch, int) else None,
+            "inputs": art.inputs, "outputs": art.outputs,
             "predicted": {**predicted[cfg], "fit": choice.fitted.get(cfg)},
-            "host_check": {"passed": res.passed, "parity": res.report["parity"], "accuracy": res.report["accuracy"]["artifact"]},
+            "host_check": {"passed": res.passed, "parity": dataclasses.asdict(res.report.parity),
+                           "accuracy": res.report.accuracy.artifact},
         })
         rep.advance()
     labels = data.heldout.labels[:n].numpy().astype(np.int64)

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     except MetaforgeError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except OSError as e:  # a write that no library path turned into an OutputError (the disk filled, a folder went read-only)
+        where = f" {e.filename}" if e.filename else ""
+        typer.echo(f"error: cannot write{where}: {e.strerror or e}; free space or choose another output", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted; a training run continues with `metaforge train --resume RUN_DIR`", err=True)
         sys.exit(130)

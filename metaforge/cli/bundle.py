@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
+from metaforge.cli.console import make_console
 from metaforge.cli.profile import profile_app
 from metaforge.cli.progress import RichReporter
 
@@ -80,7 +80,7 @@ def ingest(
         t.add_row(row.id, row.config, f"{row.measured:.4g}", "-" if row.before is None else f"{row.before:.4g}",
                   pct(Row.err(row.before, row.measured)), f"{row.after:.4g}", pct(Row.err(row.after, row.measured)),
                   pct(Row.err(row.loo, row.measured)))
-    Console().print(t)
+    make_console().print(t)
     for s in r.skipped:
         typer.echo(f"skipped {s}")
     cal = r.table.calibration[r.stat]

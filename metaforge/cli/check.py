@@ -43,7 +43,7 @@ def check(
         if path is not None:
             ensure_writable(path)
     from metaforge.cli.progress import RichReporter
-    from metaforge.export.ci import check_profiles, exit_code, write_json, write_junit
+    from metaforge.deploy.check import check_profiles, exit_code, write_json, write_junit
 
     with RichReporter() as rep:
         runs = check_profiles(manifold, list(profile), out, time_cap_s=time_cap, reporter=rep)

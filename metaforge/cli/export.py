@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from metaforge.cli import app
+
+if TYPE_CHECKING:
+    from metaforge.export.report import ExportReport
 
 
 @app.command()
@@ -26,36 +29,28 @@ def export(
 
     Exit codes: 0 every gate passed, 2 a parity or accuracy gate failed, 4 the export failed.
     """
-    from metaforge.io import ensure_writable
-
-    ensure_writable(out, folder=True)
     from metaforge.cli.progress import RichReporter
+    from metaforge.deploy.export import export_pick
     from metaforge.export import GateFailed
-    from metaforge.export.job import load_job, pick_config
-    from metaforge.export.pipeline import export_model, resolve_target
-    from metaforge.targets import load_target
 
     with RichReporter() as rep:
-        cfg, fitted_target, source = pick_config(manifold, fit_json=fit, profile=profile, config=config, reporter=rep)
-        base = load_target(target) if target else fitted_target
-        job = load_job(manifold, resolve_target(base, format, precision), cfg, source)
-        result = export_model(job.model, job.spec, job.target, out, job.data, allow_fallback=allow_fallback, reporter=rep)
+        result = export_pick(manifold, out, fit_json=fit, profile=profile, config=config, fmt=format, precision=precision,
+                             target=target, allow_fallback=allow_fallback, reporter=rep)
     print_summary(result.report, result.report_path)
     if not result.passed:
         raise GateFailed.from_report(result.report, result.report_path)
 
 
-def print_summary(report: dict, report_path: Path) -> None:
-    p, a = report["parity"], report["accuracy"]
-    typer.echo(f"{report['target']}: '{report['config']}' -> {report['artifact']['path']} "
-               f"({report['artifact']['size_bytes']:,} bytes, sha256 {report['artifact']['sha256'][:12]})")
-    typer.echo(f"  {report['n_samples']} held-out samples: max abs diff {p['max_abs_diff']:.3g}, SQNR {p['sqnr_db']:.1f} dB, "
-               f"top-1 agreement {p['top1_agreement']:.4f}; accuracy {a['artifact']:.4f} (PyTorch {a['reference']:.4f})")
-    for c in report["checks"]:
-        typer.echo(f"  [{c['status']}] {c['name']}: {c['detail']}")
-    for note in report["notes"]:
+def print_summary(report: ExportReport, report_path: Path) -> None:
+    p, a, art = report.parity, report.accuracy, report.artifact
+    typer.echo(f"{report.target}: '{report.config}' -> {art.path} ({art.size_bytes:,} bytes, sha256 {art.sha256[:12]})")
+    typer.echo(f"  {report.n_samples} held-out samples: max abs diff {p.max_abs_diff:.3g}, SQNR {p.sqnr_db:.1f} dB, "
+               f"top-1 agreement {p.top1_agreement:.4f}; accuracy {a.artifact:.4f} (PyTorch {a.reference:.4f})")
+    for c in report.checks:
+        typer.echo(f"  [{c.status}] {c.name}: {c.detail}")
+    for note in report.notes:
         typer.echo(f"  note: {note}")
-    verdict = "passed" if report["passed"] else "FAILED"
-    if report["passed"] and not report["complete"]:
+    verdict = "passed" if report.passed else "FAILED"
+    if report.passed and not report.complete:
         verdict = "passed (some checks not run here)"
     typer.echo(f"{verdict}; report: {report_path}")

@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
+from metaforge.cli.console import make_console
 from metaforge.cli.progress import RichReporter
 
 
 def print_result(result, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     stat = result.budget.latency_stat
     table = Table(title=f"Pareto front on {result.profile.name} ({result.profile.target}, batch {result.profile.batch})")
     for col in ("config", "val top-1", f"latency {stat} ms", "memory MB", "params", "MFLOPs", ""):
@@ -70,16 +71,21 @@ def fit(
     """
     from metaforge.io import ensure_writable
 
+    from metaforge.profiles import load_profile
+
     for path in (json_path, plot_path):
         if path is not None:
             ensure_writable(path)
+    prof = load_profile(profile)  # a bad profile or budget is answered before torch is imported
+    prof.budget.overridden(latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor)
     from metaforge.fit import InfeasibleBudget
     from metaforge.fit import fit as run_fit
-    from metaforge.fit.report import plot, write_json
+    from metaforge.fit.document import write_json
+    from metaforge.fit.plot import plot
 
     try:
         with RichReporter() as rep:
-            result = run_fit(manifold, profile, latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor,
+            result = run_fit(manifold, prof, latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor,
                              table=table, measure=measure, seed=seed, max_evals=max_evals, time_cap_s=time_cap, reporter=rep)
     except InfeasibleBudget as e:
         print_result(e.result)

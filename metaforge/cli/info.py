@@ -11,13 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
+from metaforge.cli.console import make_console
 
 if TYPE_CHECKING:
     from metaforge.manifold import Manifold
 
 
 def print_table(manifold: Manifold, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     info = manifold.info
     console.print(f"dataset [bold]{info.dataset}[/] ({len(info.classes)} classes), BN mode {info.bn_mode}, K={info.samples} below the seen widths")
     console.print(f"space {manifold.space.describe()}  (full '{manifold.space.full}')")

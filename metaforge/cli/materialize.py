@@ -22,33 +22,8 @@ def materialize(
 
     The folder loads with plain PyTorch: torch.export.load('OUT/model.pt2').module().
     """
-    from metaforge.io import ensure_writable
+    from metaforge.deploy.materialise import materialise
 
-    ensure_writable(out, folder=True)  # before torch is imported: a bad --out is answered at once
-    import torch
-
-    from metaforge.checkpoint import load_manifold
-    from metaforge.cost import count_cost
-    from metaforge.model_io import save_model_folder
-    from metaforge.space import ArchConfig
-
-    m = load_manifold(manifold)
-    cfg = m.space.check(ArchConfig.parse(config))
-    net = m.materialize(cfg, samples)
-    sp = m.space
-    shape = (sp.in_channels, sp.image_size, sp.image_size)
-    cost = count_cost(net, shape)
-    extra = {
-        "config": str(cfg), "dataset": m.info.dataset, "classes": list(m.info.classes),
-        "normalization": m.info.normalization.to_dict(), "input_shape": list(shape),
-        "seen": m.is_seen(cfg), "params": cost.params, "mflops": round(cost.mflops, 3),
-    }
-    if evaluate:
-        from metaforge.data import load_dataset
-        from metaforge.evaluate import accuracy
-
-        ds = load_dataset(m.info.dataset, m.info.train_config.get("data_dir"), seed=m.info.train_config.get("seed", 0))
-        extra["test_top1"] = round(accuracy(net, ds.test, ds.norm), 4)
-    save_model_folder(net, out, extra, torch.zeros((1, *shape)))
-    acc = f", test top-1 {extra['test_top1']:.4f}" if "test_top1" in extra else ""
-    typer.echo(f"wrote {out}: '{cfg}' ({'seen' if extra['seen'] else 'unseen'}), {cost.params:,} params, {cost.mflops:.2f} MFLOPs{acc}")
+    r = materialise(manifold, config, out, samples=samples, evaluate=evaluate)
+    acc = f", test top-1 {r.test_top1:.4f}" if r.test_top1 is not None else ""
+    typer.echo(f"wrote {r.path}: '{r.config}' ({'seen' if r.seen else 'unseen'}), {r.params:,} params, {r.mflops:.2f} MFLOPs{acc}")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from metaforge.cli import app
+from metaforge.cli.console import make_console
 from metaforge.cli.progress import RichReporter
 
 profile_app = typer.Typer(help="Device profiles: budgets, export target and what is known of the device.", no_args_is_help=True)
@@ -32,7 +31,7 @@ def list_cmd() -> None:
         b = p.budget
         table.add_row(p.name, p.target, str(p.batch), f"{b.latency_ms:g} ms {b.latency_stat}" if b.latency_ms else "-",
                       f"{b.memory_mb:g} MB" if b.memory_mb else "-")
-    Console().print(table)
+    make_console().print(table)
 
 
 @profile_app.command("show")
@@ -41,7 +40,9 @@ def show(name: Annotated[str, typer.Argument(help="A profile name or a YAML file
     from metaforge.profiles import load_profile
 
     p = load_profile(name)
-    d = dataclasses.asdict(p)
+    d = dataclasses.asdict(dataclasses.replace(p, export_target=None))
+    del d["export_target"]
+    d.update(format=p.format, precision=p.precision)
     typer.echo(yaml.safe_dump(d, sort_keys=False, width=100).rstrip())
 
 
@@ -54,14 +55,17 @@ def measure(
     calibration: Annotated[int, typer.Option(min=0, help="Whole networks timed to calibrate the sum of layers and the memory model.")] = 10,
 ) -> None:
     """Time every layer shape of a manifold's space in the profile's runtime: a table for `fit --table`."""
-    from metaforge.checkpoint import read_header
+    from metaforge.checkpoint import read_space
     from metaforge.io import ensure_writable
     from metaforge.profiles import load_profile
-    from metaforge.space import ArchSpace
 
     ensure_writable(out)
     p = load_profile(name)
-    space = ArchSpace.from_dict(json.loads(read_header(manifold)["space"]))
+    space = read_space(manifold)
+    from metaforge.fit.latency import MeasureError, runtime_available
+
+    if reason := runtime_available(p):  # another device: refused before torch is imported
+        raise MeasureError(reason)
     from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
 
     with RichReporter() as rep:

@@ -49,20 +49,21 @@ def train(
     of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
     from metaforge.train.config import TrainConfig
+
+    cfg = None if resume is not None else TrainConfig(  # a bad setting is refused here, before torch is imported
+        dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
+        batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
+        bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
+        save_every=save_every, precision=precision, sync_bn=sync_bn,
+    )
     from metaforge.train.dist import process_group
     from metaforge.train.run import resume_run
     from metaforge.train.run import train as run_train
 
     with process_group(device) as place, (RichReporter() if place.main else nullcontext(Reporter())) as rep:
-        if resume is not None:
+        if cfg is None:
             manifold = resume_run(resume, rep, device=None if device == "auto" else device, out=out)
         else:
-            cfg = TrainConfig(
-                dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
-                batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
-                bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
-                save_every=save_every, precision=precision, sync_bn=sync_bn,
-            )
             manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, rep)
     if place.main:
         print_table(manifold)

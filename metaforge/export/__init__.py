@@ -1,17 +1,23 @@
 """Export any ``nn.Module`` to a device file (ONNX, TFLite, TensorRT-ready ONNX) and prove it.
 
-Data flows one way: :func:`metaforge.export.pipeline.export_model` writes the artifact
-(:mod:`.onnx`, :mod:`.tflite`, :mod:`.tensorrt`), runs it in its real runtime (:mod:`.runtime`)
-and gates it against the PyTorch model (:mod:`.checks`), writing ``report.json`` beside it.
-Nothing here knows what an INR or a manifold is; heavy converters are imported where used.
+Data flows one way: :func:`metaforge.export.pipeline.export_model` asks the exporter registered for
+the target's format (:mod:`.registry`: :mod:`.onnx`, :mod:`.tflite`, :mod:`.tensorrt`) for the
+artifact, runs it in the runtime registered for it (:mod:`.runtime`), gates it against the PyTorch
+model (:mod:`.gates`) and writes the :class:`~.report.ExportReport` beside it. The modules here
+import nothing of manifolds, fit or training (``tests/test_layers.py`` checks the import graph):
+what to export is decided above, in :mod:`metaforge.deploy`. Heavy converters load where used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from metaforge.data import Normalization, Split
 from metaforge.errors import MetaforgeError
+
+if TYPE_CHECKING:  # the package itself stays torch-free: the CLI imports its errors before checking input
+    from metaforge.data import Normalization, Split
+    from metaforge.export.report import ExportReport
 
 __all__ = ["Artifact", "ExportData", "ExportError", "GateFailed", "ModelSpec", "export_model"]
 
@@ -31,9 +37,9 @@ class GateFailed(MetaforgeError):
     exit_code = 2
 
     @classmethod
-    def from_report(cls, report: dict, path) -> "GateFailed":
-        failed = [f"{c['name']} {c['detail']}" for c in report["checks"] if c["status"] == "fail"]
-        return cls(f"{report.get('target', report['format'])}: gate failed: {'; '.join(failed)} (see {path})")
+    def from_report(cls, report: ExportReport, path) -> "GateFailed":
+        failed = [f"{c.name} {c.detail}" for c in report.failed()]
+        return cls(f"{report.target}: gate failed: {'; '.join(failed)} (see {path})")
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,19 @@ import torch
 from torch import nn
 
 from metaforge.export import INPUT_NAME, OUTPUT_NAME, Artifact, ExportError, ModelSpec
+from metaforge.export.gates import Check
+from metaforge.export.registry import Exported
 from metaforge.io import atomic_write
+from metaforge.targets import Target
 
 
-def onnx_bytes(model: nn.Module, spec: ModelSpec, opset: int, batch: int | None) -> bytes:
-    """The serialised, checked ONNX model (``batch=None``: a dynamic batch dimension)."""
-    import onnx
+def torchscript_onnx(model: nn.Module, input_shape: tuple[int, ...], opset: int, batch: int | None) -> bytes:
+    """The one ONNX writer: ``model`` through the TorchScript exporter (``batch=None``: a dynamic batch).
 
+    Export uses it with metadata and a full check (:func:`onnx_bytes`); fit's latency measurement
+    uses it bare, since the file only lives for the timing."""
     model = copy.deepcopy(model).cpu().float().eval()
-    example = torch.zeros((batch or 1, *spec.input_shape), dtype=torch.float32)
+    example = torch.zeros((batch or 1, *input_shape), dtype=torch.float32)
     dynamic = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if batch is None else None
     buf = io.BytesIO()
     try:
@@ -36,7 +40,14 @@ def onnx_bytes(model: nn.Module, spec: ModelSpec, opset: int, batch: int | None)
             )
     except Exception as e:  # the exporter raises many types; report one line
         raise ExportError(f"torch.onnx.export failed at opset {opset}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    proto = onnx.load_from_string(buf.getvalue())
+    return buf.getvalue()
+
+
+def onnx_bytes(model: nn.Module, spec: ModelSpec, opset: int, batch: int | None) -> bytes:
+    """The serialised, checked ONNX model with ``spec``'s metadata."""
+    import onnx
+
+    proto = onnx.load_from_string(torchscript_onnx(model, spec.input_shape, opset, batch))
     proto.doc_string = f"metaforge export: {spec.config}" if spec.config else "metaforge export"
     del proto.metadata_props[:]
     for key, value in sorted(spec.metadata().items()):
@@ -53,6 +64,18 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int,
     data = onnx_bytes(model, spec, opset, batch)
     atomic_write(path, lambda p: p.write_bytes(data))
     return describe_onnx(path, "fp32", batch)
+
+
+class OnnxExporter:
+    """Format ``onnx``: fp32 only (int8 and fp16 belong to the tflite and tensorrt targets)."""
+
+    tools = ("torch", "onnx", "onnxruntime")
+
+    def export(self, model: nn.Module, spec: ModelSpec, target: Target, out_dir: Path, calibration) -> Exported:
+        if target.precision != "fp32":
+            raise ExportError(f"ONNX export writes fp32 only; for {target.precision} use --format tflite or tensorrt")
+        artifact = export_onnx(model, spec, Path(out_dir) / "model.onnx", target.opset, target.fixed_batch)
+        return Exported(artifact, (Check("onnx.checker", "pass", f"full check at opset {target.opset}"),))
 
 
 def describe_onnx(path: str | Path, precision: str, batch: int | None) -> Artifact:

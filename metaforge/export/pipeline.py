@@ -1,9 +1,13 @@
-"""export -> run in the real runtime -> gate against PyTorch -> ``report.json``: one call."""
+"""export -> run in the real runtime -> gate against PyTorch -> ``report.json``: one call.
+
+The folder is filled in a temp folder beside it and published at the end: it appears whole, with
+its report, or not at all (an export whose runtime fails leaves nothing; one whose gate fails
+keeps its artifact and the report that says why).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,43 +17,25 @@ import torch
 from torch import nn
 
 from metaforge.export import Artifact, ExportData, ExportError, ModelSpec
-from metaforge.export.checks import REPORT_SCHEMA, Check, compare, sha256
-from metaforge.io import atomic_write_text
+from metaforge.export.gates import Check, compare
+from metaforge.export.registry import exporter, runtime
+from metaforge.export.report import REPORT_FILE, REPORT_SCHEMA, ArtifactFile, ExportReport
+from metaforge.io import atomic_folder, file_sha256
 from metaforge.report import Reporter
-from metaforge.targets import FORMATS, PRECISIONS, Target, TargetError, default_target, list_targets
+from metaforge.targets import Target
 
 CALIBRATION_SEED = 0
-ARTIFACT_NAMES = {"onnx": "model.onnx", "tflite": "model.tflite", "tensorrt": "model.onnx"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportResult:
-    report: dict
+    report: ExportReport
     artifact: Path
     report_path: Path
 
     @property
     def passed(self) -> bool:
-        return bool(self.report["passed"])
-
-
-def resolve_target(base: Target | None, fmt: str | None, precision: str | None) -> Target:
-    """The target to export to: ``base`` (a profile's), changed by an explicit format/precision."""
-    fmt = fmt or (base.format if base else None)
-    precision = precision or (base.precision if base else None) or "fp32"
-    if fmt is None:
-        raise TargetError("say what to export to: --format onnx|tflite|tensorrt, or a --profile whose target names one")
-    if fmt not in FORMATS:
-        raise TargetError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise TargetError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if base is not None and (base.format, base.precision) == (fmt, precision):
-        return base
-    if f"{fmt}-{precision}" in list_targets():
-        return default_target(fmt, precision)
-    if base is not None and base.format == fmt:
-        return dataclasses.replace(base, precision=precision, name=f"{base.name}@{precision}")
-    raise TargetError(f"no target for {fmt} {precision}; shipped targets: {', '.join(list_targets())}")
+        return self.report.passed
 
 
 def calibration_images(data: ExportData, n: int) -> torch.Tensor:
@@ -74,53 +60,40 @@ def export_model(
     rep = reporter or Reporter()
     out_dir = Path(out_dir)
     target, checks, notes = _precision_policy(target, allow_fallback)
-    path = out_dir / ARTIFACT_NAMES[target.format]
+    fmt = exporter(target.format)
     n = min(target.parity_samples, len(data.heldout))
     x = data.norm.apply(data.heldout.images[:n])
     labels = data.heldout.labels[:n].numpy()
     calib = calibration_images(data, target.calibration_samples) if target.precision == "int8" else None
-    t0 = time.perf_counter()
-    rep.log(f"exporting {target.format} {target.precision} to {path}")
-    runner = None
-    if target.format == "onnx":
-        if target.precision != "fp32":
-            raise ExportError(f"ONNX export writes fp32 only; for {target.precision} use --format tflite or tensorrt")
-        from metaforge.export.onnx import export_onnx
-
-        artifact = export_onnx(model, spec, path, target.opset, target.fixed_batch)
-        checks.append(Check("onnx.checker", "pass", f"full check at opset {target.opset}"))
-    elif target.format == "tflite":
-        from metaforge.export.tflite import export_tflite
-
-        artifact = export_tflite(model, spec, path, target.precision, target.fixed_batch or 1, calib)
-        if target.precision == "int8":
-            from metaforge.export.tflite import full_integer_check
-
-            checks.append(full_integer_check(artifact))
-    else:
-        from metaforge.export.tensorrt import prepare_tensorrt
-
-        artifact, trt_checks, runner = prepare_tensorrt(model, spec, target, out_dir, calib, notes)
-        checks.extend(trt_checks)
-    seconds = time.perf_counter() - t0
-    rep.log(f"running {n} held-out samples through {artifact.format} ({Path(artifact.path).name})")
-    if runner is None:
-        from metaforge.export.runtime import load_runner
-
-        runner = load_runner(artifact)
-    try:
-        out = runner(x.numpy())
-    except ExportError:
-        raise
-    except Exception as e:
-        raise ExportError(f"{artifact.format} runtime failed on {artifact.path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    result = compare(reference_logits(model, x), out, labels, target.tolerances)
-    checks.extend(result.pop("checks"))
-    result["heldout"] = {"split": data.heldout_name, "samples": n, "of": len(data.heldout)}
-    report = _report(spec, target, artifact, result, checks, notes + artifact.notes, calib, seconds)
-    report_path = out_dir / "report.json"
-    atomic_write_text(report_path, json.dumps(report, indent=2) + "\n")
-    return ExportResult(report, Path(artifact.path), report_path)
+    with atomic_folder(out_dir) as stage:
+        t0 = time.perf_counter()
+        rep.log(f"exporting {target.format} {target.precision} to {out_dir}")
+        done = fmt.export(model, spec, target, stage, calib)
+        seconds = time.perf_counter() - t0
+        artifact = done.artifact
+        rep.log(f"running {n} held-out samples through {artifact.format} ({Path(artifact.path).name})")
+        runner = done.runner or runtime(artifact.format)(artifact)
+        try:
+            out = runner(x.numpy())
+        except ExportError:
+            raise
+        except Exception as e:
+            raise ExportError(f"{artifact.format} runtime failed on {out_dir / Path(artifact.path).name}: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        final = out_dir / Path(artifact.path).relative_to(stage)
+        result = compare(reference_logits(model, x), out, labels, target.tolerances)
+        report = ExportReport(
+            schema=REPORT_SCHEMA, format=target.format, precision=target.precision, target=target.name,
+            runtime=done.runtime or target.runtime, artifact=_artifact_file(artifact, final), config=spec.config,
+            metadata=spec.metadata(), n_samples=result.n_samples,
+            heldout={"split": data.heldout_name, "samples": n, "of": len(data.heldout)},
+            parity=result.parity, accuracy=result.accuracy, tolerances=dataclasses.asdict(target.tolerances),
+            calibration=None if calib is None else {"samples": int(len(calib)), "split": "train", "seed": CALIBRATION_SEED},
+            **_verdict([*checks, *done.checks, *result.checks]), notes=(*notes, *done.notes, *artifact.notes),
+            tools=_versions(fmt.tools), export_seconds=round(seconds, 3),
+        )
+        report.write(stage)
+    return ExportResult(report, final, out_dir / REPORT_FILE)
 
 
 def _precision_policy(target: Target, allow_fallback: bool) -> tuple[Target, list[Check], list[str]]:
@@ -139,40 +112,21 @@ def _precision_policy(target: Target, allow_fallback: bool) -> tuple[Target, lis
     return new, [Check("precision.fallback", "pass", note)], [note]
 
 
-def _report(spec: ModelSpec, target: Target, artifact: Artifact, result: dict, checks: list[Check],
-            notes: list[str], calib: torch.Tensor | None, seconds: float) -> dict:
-    from metaforge.export.runtime import runtime_versions
+def _verdict(checks: list[Check]) -> dict:
+    status = {c.status for c in checks}
+    return {"passed": "fail" not in status, "complete": "not-run" not in status, "checks": tuple(checks)}
 
-    status = [c.status for c in checks]
-    path = Path(artifact.path)
-    return {
-        "schema": REPORT_SCHEMA,
-        "format": target.format,
-        "precision": target.precision,
-        "target": target.name,
-        "runtime": "onnxruntime (prepared ONNX)" if target.format == "tensorrt" and path.suffix == ".onnx" else target.runtime,
-        "artifact": {
-            "file": path.name,
-            "path": str(path),
-            "sha256": sha256(path),
-            "size_bytes": path.stat().st_size,
-            "layout": artifact.layout,
-            "batch": artifact.batch if artifact.batch is not None else "dynamic",
-            "inputs": artifact.inputs,
-            "outputs": artifact.outputs,
-        },
-        "config": spec.config,
-        "metadata": spec.metadata(),
-        "n_samples": result["n_samples"],
-        "heldout": result["heldout"],
-        "parity": result["parity"],
-        "accuracy": result["accuracy"],
-        "tolerances": dataclasses.asdict(target.tolerances),
-        "calibration": None if calib is None else {"samples": int(len(calib)), "split": "train", "seed": CALIBRATION_SEED},
-        "passed": "fail" not in status,
-        "complete": "not-run" not in status,
-        "checks": [c.to_dict() for c in checks],
-        "notes": notes,
-        "tools": runtime_versions(target.format),
-        "export_seconds": round(seconds, 3),
-    }
+
+def _artifact_file(artifact: Artifact, final: Path) -> ArtifactFile:
+    """The artifact as the report names it: where it lies once published, hashed now."""
+    return ArtifactFile(
+        file=final.name, path=str(final), sha256=file_sha256(artifact.path), size_bytes=Path(artifact.path).stat().st_size,
+        layout=artifact.layout, batch=artifact.batch if artifact.batch is not None else "dynamic",
+        inputs=artifact.inputs, outputs=artifact.outputs,
+    )
+
+
+def _versions(tools: tuple[str, ...]) -> dict[str, str]:
+    from metaforge.export.runtime import tool_versions
+
+    return tool_versions(tools)

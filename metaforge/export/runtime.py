@@ -12,25 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from metaforge.export import Artifact, ExportError
-
-Runner = Callable[[np.ndarray], np.ndarray]
-
-
-def load_runner(artifact: Artifact, threads: int | None = None) -> Runner:
-    """A function from normalised N x C x H x W float32 images to N x K float32 logits."""
-    if artifact.format in ("onnx", "tensorrt"):  # a prepared TensorRT ONNX is checked in onnxruntime
-        return _onnx_runner(artifact, threads)
-    if artifact.format == "tflite":
-        return _tflite_runner(artifact, threads)
-    raise ExportError(f"no runtime for format {artifact.format!r}; valid formats: onnx, tflite, tensorrt")
+from metaforge.export.registry import Runner
 
 
-def runtime_versions(fmt: str) -> dict[str, str]:
-    """Versions of the tools that wrote and ran a format (for the report)."""
+def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of the tools that wrote and ran an artifact (an exporter's ``tools``, for the report)."""
     from importlib import metadata
 
-    names = {"onnx": ["torch", "onnx", "onnxruntime"], "tflite": ["torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer"],
-             "tensorrt": ["torch", "onnx", "onnxruntime", "polygraphy", "tensorrt"]}[fmt]
     out = {}
     for n in names:
         try:
@@ -54,7 +42,8 @@ def _chunks(x: np.ndarray, batch: int | None, run: Callable[[np.ndarray], np.nda
     return np.concatenate(outs)
 
 
-def _onnx_runner(artifact: Artifact, threads: int | None) -> Runner:
+def onnx_runner(artifact: Artifact, threads: int | None = None) -> Runner:
+    """Normalised N x C x H x W float32 -> N x K float32 logits in onnxruntime (fp16 inputs cast)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -77,7 +66,8 @@ def _onnx_runner(artifact: Artifact, threads: int | None) -> Runner:
     return run
 
 
-def _tflite_runner(artifact: Artifact, threads: int | None) -> Runner:
+def tflite_runner(artifact: Artifact, threads: int | None = None) -> Runner:
+    """The same in ai-edge-litert: NHWC and int8 quantisation of input and output handled here."""
     from metaforge.export.tflite import load_interpreter
 
     interp = load_interpreter(artifact.path, threads)

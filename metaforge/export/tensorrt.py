@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from metaforge.export import INPUT_NAME, ExportError, ModelSpec
-from metaforge.export.checks import Check
+from metaforge.export.gates import Check
 from metaforge.io import atomic_write, atomic_write_text
 from metaforge.targets import Target
 
@@ -156,3 +156,17 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, a, allow_pickle=False)
     return buf.getvalue()
+
+
+class TensorrtExporter:
+    """Format ``tensorrt`` for the registry: :func:`prepare_tensorrt`, its notes and engine runner as one result."""
+
+    tools = ("torch", "onnx", "onnxruntime", "polygraphy", "tensorrt")
+
+    def export(self, model: nn.Module, spec: ModelSpec, target: Target, out_dir: Path, calibration):
+        from metaforge.export.registry import Exported
+
+        notes: list[str] = []
+        artifact, checks, runner = prepare_tensorrt(model, spec, target, out_dir, calibration, notes)
+        on_cpu = Path(artifact.path).suffix == ".onnx"
+        return Exported(artifact, tuple(checks), tuple(notes), runner, "onnxruntime (prepared ONNX)" if on_cpu else None)

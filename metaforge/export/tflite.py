@@ -17,8 +17,11 @@ import torch
 from torch import nn
 
 from metaforge.export import Artifact, ExportError, ModelSpec
+from metaforge.export.gates import Check
 from metaforge.export.quiet import quiet
+from metaforge.export.registry import Exported
 from metaforge.io import atomic_write
+from metaforge.targets import Target
 
 _POOL_OPS = ("adaptive_avg_pool2d.default", "mean.dim")
 _ADD_OPS = ("add.Tensor",)
@@ -37,6 +40,16 @@ def export_tflite(
     art = describe_tflite(path, precision, batch)
     art.notes.extend([*notes, "runs in ai-edge-litert here and in tflite-runtime (numpy<2) on devices: same file"])
     return art
+
+
+class TfliteExporter:
+    """Format ``tflite``: fp32, fp16 weights or full-integer int8, NHWC at a fixed batch."""
+
+    tools = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
+
+    def export(self, model: nn.Module, spec: ModelSpec, target: Target, out_dir: Path, calibration) -> Exported:
+        artifact = export_tflite(model, spec, Path(out_dir) / "model.tflite", target.precision, target.fixed_batch or 1, calibration)
+        return Exported(artifact, (full_integer_check(artifact),) if target.precision == "int8" else ())
 
 
 def _convert(model: nn.Module, spec: ModelSpec, precision: str, batch: int, calibration: torch.Tensor | None) -> tuple[bytes, list[str]]:
@@ -220,10 +233,8 @@ def tflite_ops(path: str | Path) -> list[str]:
     return ops
 
 
-def full_integer_check(artifact: Artifact):
+def full_integer_check(artifact: Artifact) -> Check:
     """Pass if input and output are int8 and no operator computes in float (no DEQUANTIZE)."""
-    from metaforge.export.checks import Check
-
     io_types = {d["dtype"] for d in artifact.inputs + artifact.outputs}
     float_ops = sorted({op for op in tflite_ops(artifact.path) if op == "DEQUANTIZE"})
     ok = io_types == {"int8"} and not float_ops

@@ -14,17 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metaforge.errors import InputError, MetaforgeError
 from metaforge.fit import shapes
-from metaforge.fit.latency import Measurement, MeasureError, measure_one, roofline_ms, runtime_available
+from metaforge.fit.latency import Measurement, MeasureError, measure_one, runtime_available
 from metaforge.fit.memory import predict_memory
-from metaforge.fit.search import AccuracyCache, Evaluator, search
 from metaforge.fit.shapes import Layer
-from metaforge.fit.table import LatencyTable
 from metaforge.profiles import Budget, Profile, load_profile
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig
+
+if TYPE_CHECKING:  # torch: imported by fit() itself, so the fit document and the CLI's checks stay light
+    from metaforge.manifold import Manifold
 
 __all__ = ["Candidate", "FitResult", "InfeasibleBudget", "fit", "pareto_front"]
 
@@ -62,6 +64,7 @@ class FitResult:
     evaluated: int
     method: str
     seconds: float
+    manifold_sha256: str = ""  # of the manifold file: the fit document is refused for any other
     message: str = ""
     measured: list[Candidate] = field(default_factory=list)  # the walk of --measure, in order
     latency_table: str | None = None  # the table file "table" latencies came from
@@ -114,56 +117,53 @@ def _least_ratio(walk: list[Candidate], costs: dict[ArchConfig, tuple]) -> float
     return min(c.latency_ms / costs[c.config][0] for c in walk)
 
 
-def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: float | None = None,
+def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, latency_ms: float | None = None,
         memory_mb: float | None = None, accuracy_floor: float | None = None, table: str | Path | None = None,
         measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
         max_evals: int = 300, time_cap_s: float = 120.0, reporter: Reporter | None = None,
         latency_source: LatencySource | None = None, measurer: Measurer | None = None) -> FitResult:
-    """Pick the most accurate config of ``manifold`` within ``profile``'s budgets (overridable).
+    """Pick the most accurate config of ``manifold`` (a file, or one loaded from a file) within ``profile``'s budgets (overridable).
 
     ``latency_source(layers) -> (ms, source name)`` replaces the table / roofline prediction and
     ``measurer(module, (C, H, W)) -> Measurement`` the ONNX Runtime measurement (tests use fakes).
     """
-    from metaforge.checkpoint import load_manifold
+    from metaforge.checkpoint import load_manifold, read_header
 
     t0 = time.monotonic()
     rep = reporter or Reporter()
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    overrides = {k: v for k, v in (("latency_ms", latency_ms), ("memory_mb", memory_mb), ("accuracy_floor", accuracy_floor)) if v is not None}
-    try:
-        budget = dataclasses.replace(prof.budget, **overrides)
-    except ValueError as e:
-        raise InputError(f"bad budget override: {e}") from None
+    budget = prof.budget.overridden(latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor)
     if measure and measurer is None and (reason := runtime_available(prof)):
         raise MeasureError(f"--measure is not possible here: {reason}")
-    m = load_manifold(manifold)
+    if isinstance(manifold, (str, Path)):
+        read_header(manifold)  # a bad file is named before torch is imported
+    from metaforge.fit.predict import predictor_for
+    from metaforge.fit.search import AccuracyCache, Evaluator, search
+    from metaforge.manifold import Manifold
+
+    m = manifold if isinstance(manifold, Manifold) else load_manifold(manifold)
+    if m.source is None:
+        raise InputError("fit needs a manifold read from a file: its accuracy cache and the fit document name that file")
     space, stat = m.space, budget.latency_stat
-    table_path = table or prof.table_path()
-    tab = LatencyTable.load(table_path) if table_path else None
-    if tab is not None and (tab.profile, tab.batch, tab.threads) != (prof.name, prof.batch, prof.device.threads):
-        raise InputError(f"latency table {table_path} was measured for {tab.profile} (batch {tab.batch}, {tab.threads} threads), "
-                             f"not {prof.name} (batch {prof.batch}, {prof.device.threads} threads): "
-                             f"measure one with `metaforge profile measure {prof.name}`")
-    cache = AccuracyCache(manifold)
+    predict = predictor_for(prof, table)
+    cache = AccuracyCache(m.source)
     evaluator = Evaluator(m, cache)
     costs: dict[ArchConfig, tuple] = {}
 
     def cost(c: ArchConfig) -> tuple:
         if c not in costs:
             ls = shapes.layers(c, space)
-            if latency_source is not None:
-                lat = latency_source(ls)
-            else:
-                lat = (tab.predict_ms(ls, stat), "table") if tab else (roofline_ms(ls, prof), "roofline")
-            costs[c] = (*lat, *predict_memory(ls, prof, tab), shapes.params(ls), 2 * shapes.macs(ls) / 1e6)
+            lat = latency_source(ls) if latency_source is not None else (predict(ls, stat), predict.source)
+            costs[c] = (*lat, *predict_memory(ls, prof, predict.table), shapes.params(ls), 2 * shapes.macs(ls) / 1e6)
         return costs[c]
 
     def candidate(c: ArchConfig) -> Candidate:
         return Candidate(c, evaluator(c), *cost(c))
 
     def result(pick, feasible, cands, method, message="", walk=()) -> FitResult:
-        return FitResult(prof, budget, str(manifold), pick, feasible, pareto_front(cands), len(cands), method,
-                         time.monotonic() - t0, message, list(walk), str(table_path) if tab is not None else None)
+        return FitResult(prof, budget, str(m.source), pick, feasible, pareto_front(cands), len(cands), method,
+                         time.monotonic() - t0, cache.sha256, message, list(walk),
+                         str(predict.table_path) if predict.table is not None else None)
 
     slack = 1 + measure_margin if measure else 1.0
     loose = dataclasses.replace(budget, latency_ms=budget.latency_ms and budget.latency_ms * slack,
@@ -200,7 +200,7 @@ def fit(manifold: str | Path, profile: str | Path | Profile, *, latency_ms: floa
 
     walk: list[Candidate] = []
     skipped = 0
-    shape = (space.in_channels, space.image_size, space.image_size)
+    shape = space.input_shape
     for c in good:
         if len(walk) == max_measure:
             break

@@ -16,17 +16,17 @@ import json
 import subprocess
 import sys
 import tempfile
-import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from metaforge.errors import MetaforgeError
 from metaforge.fit.shapes import Layer
 from metaforge.profiles import BYTES_PER, Profile
+
+if TYPE_CHECKING:
+    from torch import nn
 
 WORKER = Path(__file__).with_name("ort_worker.py")
 
@@ -83,14 +83,11 @@ def runtime_available(profile: Profile) -> str | None:
     return None
 
 
-def export_onnx(module: nn.Module, shape: tuple[int, ...], batch: int, path: Path) -> Path:
-    """TorchScript-path export at opset 17 with a fixed batch (fast; the dynamo path is not needed)."""
-    module = module.eval().cpu()
-    x = torch.zeros((batch, *shape))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"])
+def timing_onnx(module: nn.Module, shape: tuple[int, ...], batch: int, path: Path) -> Path:
+    """The export's ONNX writer at opset 17 and a fixed batch, without metadata: the file only lives to be timed."""
+    from metaforge.export.onnx import torchscript_onnx
+
+    path.write_bytes(torchscript_onnx(module, shape, 17, batch))
     return path
 
 
@@ -119,7 +116,7 @@ def measure_modules(modules: list[nn.Module], shapes: list[tuple[int, ...]], pro
     if reason:
         raise MeasureError(reason)
     with tempfile.TemporaryDirectory(prefix="metaforge-measure-") as tmp:
-        paths = [str(export_onnx(m, s, profile.batch, Path(tmp) / f"m{i}.onnx")) for i, (m, s) in enumerate(zip(modules, shapes))]
+        paths = [str(timing_onnx(m, s, profile.batch, Path(tmp) / f"m{i}.onnx")) for i, (m, s) in enumerate(zip(modules, shapes))]
         wanted = set(range(len(paths)) if memory is True else memory or ())
         rows = _run_worker(paths, shapes, profile, Path(tmp), timing, memory=wanted == {0} and len(paths) == 1)
         if len(paths) > 1:

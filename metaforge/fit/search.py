@@ -10,7 +10,6 @@ says fit the budget, and every loop is bounded.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from metaforge.errors import MetaforgeError
-from metaforge.io import atomic_write_text
+from metaforge.io import atomic_write_text, file_sha256
 from metaforge.manifold import Manifold
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace
@@ -34,11 +33,7 @@ class AccuracyCache:
     def __init__(self, manifold_path: str | Path) -> None:
         self.manifold_path = Path(manifold_path)
         self.path = self.manifold_path.with_name(self.manifold_path.name + ".fitcache.json")
-        digest = hashlib.sha256()
-        with open(self.manifold_path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        self.sha256 = digest.hexdigest()
+        self.sha256 = file_sha256(self.manifold_path)
         self.values: dict[str, float] = {}
         self.dirty = False
         try:
@@ -68,12 +63,7 @@ class Evaluator:
 
     def _split(self):
         if self._val is None:
-            from metaforge.data import load_dataset
-
-            tc = self.manifold.info.train_config
-            ds = load_dataset(self.manifold.info.dataset, tc.get("data_dir"), seed=int(tc.get("seed", 0)),
-                              image_size=tc.get("image_size"))
-            self._val = ds.val
+            self._val = self.manifold.dataset().val
         return self._val
 
     def __call__(self, config: ArchConfig) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metaforge.nets import needs_projection, stage_stride
+from metaforge.arch import blocks, needs_projection
 from metaforge.space import ArchConfig, ArchSpace
 
 
@@ -72,16 +72,13 @@ class Layer:
 
 
 def layers(config: ArchConfig, space: ArchSpace) -> list[Layer]:
-    """Stem, every basic block in order, head: the same structure :class:`metaforge.nets.ResNet` builds."""
+    """Stem, every basic block of :func:`metaforge.arch.blocks` in order, head."""
     hw = space.image_size
     out = [Layer("stem", space.in_channels, config.widths[0], hw)]
-    cin = config.widths[0]
-    for s, (width, depth) in enumerate(zip(config.widths, config.depths)):
-        for j in range(depth):
-            layer = Layer("block", cin, width, hw, stage_stride(s) if j == 0 else 1)
-            out.append(layer)
-            cin, hw = width, layer.hw_out
-    out.append(Layer("head", cin, space.num_classes, hw))
+    for b in blocks(config):
+        out.append(Layer("block", b.cin, b.cout, hw, b.stride))
+        hw = out[-1].hw_out
+    out.append(Layer("head", config.widths[-1], space.num_classes, hw))
     return out
 
 

@@ -188,7 +188,7 @@ def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration
     rep = reporter or Reporter()
     grid = grid_layers(space, points)
     configs = random_configs(space, calibration, seed) + [space.smallest, space.full]
-    shape = (space.in_channels, space.image_size, space.image_size)
+    shape = space.input_shape
     modules = [nn.ReLU()] + [layer_module(x) for x in grid] + [ResNet(c, space.in_channels, space.num_classes) for c in configs]
     shapes_in = [shape] + [(x.cin, x.hw, x.hw) for x in grid] + [shape] * len(configs)
     rep.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)

@@ -6,10 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from metaforge.errors import ConfigError
-from metaforge.inr import INRConfig
-from metaforge.train.precision import PRECISIONS
+from metaforge.inr_config import INRConfig
+from metaforge.space import preset_shape
 
 BN_MODES = ("recalibrate", "fold")
+PRECISIONS = ("fp32", "bf16", "fp16")  # of the forward pass; here, not in precision.py, which imports torch
 RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a trained base, or one size per step
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
@@ -99,6 +100,7 @@ class TrainConfig:
     sync_bn: bool = True  # distributed: BatchNorm statistics of the global batch, not of each rank's part
 
     def __post_init__(self) -> None:
+        preset_shape(self.preset)  # an unknown preset is refused here, before torch is imported
         if self.bn_mode not in BN_MODES:
             raise ConfigError(f"unknown BN mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
         if self.recipe not in RECIPES:

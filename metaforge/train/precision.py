@@ -13,8 +13,8 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 
 from metaforge.errors import ConfigError
+from metaforge.train.config import PRECISIONS
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

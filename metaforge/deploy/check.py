@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from metaforge.errors import MetaforgeError
+from metaforge.errors import MetaforgeError, OutputError
+from metaforge.export.gates import Check
 from metaforge.io import atomic_write_text
+from metaforge.profiles import Profile
 from metaforge.report import Reporter
+
+if TYPE_CHECKING:
+    from metaforge.export.report import ExportReport
+    from metaforge.manifold import Manifold
 
 GATES = ("export", "parity", "accuracy", "latency", "memory", "engine")
 EXIT_CODES = {"export": 4, "parity": 2, "accuracy": 2, "engine": 2, "latency": 3, "memory": 3}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gate:
     profile: str
     gate: str
@@ -31,46 +38,43 @@ class Gate:
     seconds: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProfileRun:
     profile: str
     target: str = ""
     config: str = ""
-    report: dict | None = None
-    gates: list[Gate] = field(default_factory=list)
+    report: ExportReport | None = None
+    gates: tuple[Gate, ...] = ()
 
 
 def check_profiles(manifold: str | Path, profiles: list[str], out_dir: str | Path, *, time_cap_s: float = 120.0,
                    reporter: Reporter | None = None) -> list[ProfileRun]:
-    from metaforge.checkpoint import read_header
+    """Every profile fitted, exported and gated; the manifold and its dataset are loaded once for all."""
+    from metaforge.checkpoint import load_manifold, read_header
     from metaforge.profiles import load_profile
 
     read_header(manifold)  # every input is checked before the first profile's work is done
-    for p in profiles:
-        load_profile(p)
-    return [check_profile(manifold, p, Path(out_dir), time_cap_s, reporter or Reporter()) for p in profiles]
+    profs = [load_profile(p) for p in profiles]
+    m = load_manifold(manifold)
+    return [check_profile(m, p, Path(out_dir), time_cap_s, reporter or Reporter()) for p in profs]
 
 
-def check_profile(manifold: str | Path, name: str, out_dir: Path, time_cap_s: float, rep: Reporter) -> ProfileRun:
-    from metaforge.export.job import load_job
-    from metaforge.export.pipeline import export_model, resolve_target
+def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, rep: Reporter) -> ProfileRun:
+    from metaforge.deploy.job import job_for
+    from metaforge.export.pipeline import export_model
     from metaforge.fit import InfeasibleBudget, fit
     from metaforge.fit.latency import runtime_available
-    from metaforge.profiles import load_profile
-    from metaforge.targets import load_target
 
-    prof = load_profile(name)
-    run = ProfileRun(prof.name, prof.target)
-    gate = lambda g, s, d, t=0.0: run.gates.append(Gate(prof.name, g, s, d, round(t, 3)))  # noqa: E731
+    gates: list[Gate] = []
+    gate = lambda g, s, d, t=0.0: gates.append(Gate(prof.name, g, s, d, round(t, 3)))  # noqa: E731
+    done = lambda config, report=None: ProfileRun(prof.name, prof.target, config, report, tuple(gates))  # noqa: E731
     b = prof.budget
     t0 = time.monotonic()
     measure = runtime_available(prof) is None
     try:
-        result = fit(manifold, prof, measure=measure, time_cap_s=time_cap_s, reporter=rep)
-        pick = result.pick
+        pick = fit(m, prof, measure=measure, time_cap_s=time_cap_s, reporter=rep).pick
     except InfeasibleBudget as e:
         pick = e.result.pick
-        run.config = str(pick.config) if pick else ""
         for g, value, limit, src in (("latency", pick and pick.latency_ms, b.latency_ms, pick and pick.latency_source),
                                      ("memory", pick and pick.memory_mb, b.memory_mb, pick and pick.memory_source)):
             ok = value is None or limit is None or value <= limit
@@ -78,41 +82,40 @@ def check_profile(manifold: str | Path, name: str, out_dir: Path, time_cap_s: fl
         gate("accuracy", "fail" if "accuracy floor" in str(e) else "not-run", str(e))
         for g in ("export", "parity"):
             gate(g, "not-run", "no config of the manifold meets the budget")
-        return run
+        return done(str(pick.config) if pick else "")
     fit_s = time.monotonic() - t0
-    run.config = str(pick.config)
     gate("latency", _budget_status(pick.latency_ms, b.latency_ms),
          f"{pick.latency_ms:.4g} ms {b.latency_stat} ({_label(pick.latency_source)}) vs budget {b.latency_ms} ms", fit_s)
     gate("memory", _budget_status(pick.memory_mb, b.memory_mb),
          f"{pick.memory_mb:.4g} MB ({_label(pick.memory_source)}) vs budget {b.memory_mb} MB")
     t1 = time.monotonic()
     try:
-        target = resolve_target(load_target(prof.target), None, None)
-        job = load_job(manifold, target, run.config, f"profile {prof.name}")
+        job = job_for(m, pick.config, prof.resolved_target, f"profile {prof.name}")
         report = export_model(job.model, job.spec, job.target, out_dir / prof.name, job.data, reporter=rep).report
+    except OutputError:
+        raise  # the output cannot be written (a full disk): an error of the run, not a failed gate
     except MetaforgeError as e:
         gate("export", "fail", str(e), time.monotonic() - t1)
         for g in ("parity", "accuracy"):
             gate(g, "not-run", "the export failed")
-        return run
-    run.report = report
+        return done(str(pick.config))
     secs = time.monotonic() - t1
-    by_kind = {"export": [], "parity": [], "accuracy": [], "engine": []}
-    for c in report["checks"]:
-        kind = c["name"].split(".")[0]
-        kind = kind if kind in by_kind else ("engine" if c["name"].startswith("tensorrt.engine") else "export")
+    by_kind: dict[str, list[Check]] = {"export": [], "parity": [], "accuracy": [], "engine": []}
+    for c in report.checks:
+        kind = c.name.split(".")[0]
+        kind = kind if kind in by_kind else ("engine" if c.name.startswith("tensorrt.engine") else "export")
         by_kind[kind].append(c)
-    acc = report["accuracy"]["artifact"]
+    acc = report.accuracy.artifact
     floor_ok = acc >= b.accuracy_floor
-    by_kind["accuracy"].append({"name": "accuracy.floor", "status": "pass" if floor_ok else "fail",
-                                "detail": f"{acc:.4f} on {report['n_samples']} held-out samples vs floor {b.accuracy_floor}"})
+    by_kind["accuracy"].append(Check("accuracy.floor", "pass" if floor_ok else "fail",
+                                     f"{acc:.4f} on {report.n_samples} held-out samples vs floor {b.accuracy_floor}"))
     for kind, checks in by_kind.items():
         if not checks:
             continue
-        statuses = {c["status"] for c in checks}
+        statuses = {c.status for c in checks}
         status = "fail" if "fail" in statuses else ("pass" if "pass" in statuses else "not-run")
-        gate(kind, status, "; ".join(f"[{c['status']}] {c['name']}: {c['detail']}" for c in checks), secs if kind == "export" else 0.0)
-    return run
+        gate(kind, status, "; ".join(f"[{c.status}] {c.name}: {c.detail}" for c in checks), secs if kind == "export" else 0.0)
+    return done(str(pick.config), report)
 
 
 def _budget_status(value: float, limit: float | None) -> str:
@@ -136,7 +139,7 @@ def to_json(runs: list[ProfileRun]) -> dict:
         "schema": "metaforge.check/1",
         "exit_code": exit_code(runs),
         "profiles": [{"profile": r.profile, "target": r.target, "config": r.config,
-                      "gates": [asdict(g) for g in r.gates], "report": r.report} for r in runs],
+                      "gates": [asdict(g) for g in r.gates], "report": r.report and r.report.to_dict()} for r in runs],
     }
 
 

@@ -7,16 +7,13 @@ interval; every gate's threshold comes from the target's tolerances. A check is 
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from metaforge.targets import Tolerances
 
-REPORT_SCHEMA = "metaforge.export-report/1"
 BOOTSTRAP_ROUNDS = 1000
 SQNR_IDENTICAL = 400.0  # dB reported when the outputs are bit-identical (JSON has no infinity)
 
@@ -27,8 +24,6 @@ class Check:
     status: str  # "pass", "fail" or "not-run"
     detail: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -36,6 +31,28 @@ class Parity:
     max_abs_diff: float
     sqnr_db: float
     top1_agreement: float
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Top-1 of the artifact and of PyTorch on the same held-out samples, with 95% intervals."""
+
+    artifact: float
+    reference: float
+    ci95: dict[str, list[float]]  # "artifact", "reference"
+    ratio: float | None
+    ratio_ci95: list[float] | None
+    flips: dict[str, int]  # "to_wrong", "to_right": samples whose correctness the export changed
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` found: the report's parity and accuracy sections and their gate checks."""
+
+    n_samples: int
+    parity: Parity
+    accuracy: Accuracy
+    checks: tuple[Check, ...]
 
 
 def parity(reference: np.ndarray, artifact: np.ndarray) -> Parity:
@@ -97,37 +114,22 @@ def _status(ok: bool) -> str:
     return "pass" if ok else "fail"
 
 
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def compare(reference: np.ndarray, artifact: np.ndarray, labels: np.ndarray, tol: Tolerances) -> dict:
-    """Parity, accuracy with intervals, and the gate checks, as report sections."""
+def compare(reference: np.ndarray, artifact: np.ndarray, labels: np.ndarray, tol: Tolerances) -> Comparison:
+    """Parity, accuracy with intervals, and the gate checks."""
     p = parity(reference, artifact)
     ok_art = (artifact.argmax(1) == labels).astype(np.float64)
     ok_ref = (reference.argmax(1) == labels).astype(np.float64)
     acc_art, acc_ref = float(ok_art.mean()), float(ok_ref.mean())
     ci = ratio_ci(ok_art, ok_ref)
     flips = {"to_wrong": int(((ok_ref == 1) & (ok_art == 0)).sum()), "to_right": int(((ok_ref == 0) & (ok_art == 1)).sum())}
-    checks = [
+    checks = tuple(
         Check(c.name, c.status, f"{c.detail}; paired 95% CI {ci}; {flips['to_wrong']} samples turned wrong, {flips['to_right']} right")
         if c.name == "accuracy.ratio" else c
         for c in gate_checks(p, acc_art, acc_ref, tol)
-    ]
-    return {
-        "n_samples": int(labels.size),
-        "parity": asdict(p),
-        "accuracy": {
-            "artifact": round(acc_art, 5),
-            "reference": round(acc_ref, 5),
-            "ci95": {"artifact": bootstrap_ci(ok_art), "reference": bootstrap_ci(ok_ref)},
-            "ratio": round(acc_art / acc_ref, 5) if acc_ref > 0 else None,
-            "ratio_ci95": ci,
-            "flips": flips,
-        },
-        "checks": checks,
-    }
+    )
+    accuracy = Accuracy(
+        artifact=round(acc_art, 5), reference=round(acc_ref, 5),
+        ci95={"artifact": bootstrap_ci(ok_art), "reference": bootstrap_ci(ok_ref)},
+        ratio=round(acc_art / acc_ref, 5) if acc_ref > 0 else None, ratio_ci95=ci, flips=flips,
+    )
+    return Comparison(int(labels.size), p, accuracy, checks)
