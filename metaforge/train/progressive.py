@@ -19,13 +19,15 @@ from torch import nn
 from torch.func import functional_call
 
 from metaforge.data import Dataset
+from metaforge.errors import ConfigError
 from metaforge.inr import WeightINR
 from metaforge.manifold import Manifold
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
-from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
 from metaforge.train.sampling import sample_config
 from metaforge.train.syncbn import sync_batchnorm
@@ -65,12 +67,11 @@ def optimizer(inr: WeightINR, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
-                      state: dict | None, rep: Reporter, d: Dist, saver) -> None:
+                      state: dict | None, rep: Reporter, d: Dist, saver: ManifoldPhase) -> None:
     """Train every size from the initialised INR (the base network) with the sandwich rule."""
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
     if not inr.cfg.weight_grid:
-        from metaforge.errors import ConfigError
         raise ConfigError("the progressive recipe trains the INR's weight grids; use it with weight_grid=True")
     if not pc.train_mlp:
         for p in inr.parameters():
@@ -105,7 +106,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 sync_batchnorm(net)
             with prec.autocast():
                 logits = functional_call(net, inr.generate(config), (x,))
-                if i == 0 or soft is None or not pc.inplace_distill:
+                if i == 0 or not pc.inplace_distill:
                     loss = ce_fn(logits, y)
                 else:
                     loss = nn.functional.kl_div(logits.float().log_softmax(1), soft, reduction="batchmean")

@@ -32,11 +32,12 @@ from metaforge.train.base import BASE_FILE, train_base
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads, barrier, broadcast_module, current, device_for, same_everywhere
 from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_variances
-from metaforge.train.loop import Position, cosine_lr, run_phase, set_lr, steps_per_epoch
+from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.precision import Precision
+from metaforge.train.phase import ManifoldPhase
 from metaforge.train.progressive import train_progressive
 from metaforge.train.sampling import continuous_widths, evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
-from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes, restore_rng_states, rng_states, save_state
+from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes, save_state
 from metaforge.train.syncbn import sync_batchnorm
 
 CONFIG_FILE = "config.json"
@@ -201,46 +202,6 @@ def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
     if grids:
         groups.append({"params": grids, "lr_scale": 1.0})
     return groups
-
-
-class ManifoldPhase:
-    """Resume, checkpoints and the epoch log of a manifold phase, whichever recipe runs it."""
-
-    def __init__(self, cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path, rep: Reporter, d: Dist) -> None:
-        self.cfg, self.ds, self.manifold, self.ema, self.device = cfg, ds, manifold, ema, device
-        self.run_dir, self.rep, self.d = run_dir, rep, d
-
-    def resume(self, state: dict | None, opt: torch.optim.Optimizer, prec: Precision) -> Position:
-        """Where the phase starts: the saved position (optimiser, EMA, scaler, RNG restored), or 0."""
-        if not (state and state.get("phase") == "manifold"):
-            return Position()
-        if len(state["opt"]["param_groups"]) != len(opt.param_groups) or state.get("recipe", "single") != self.cfg.recipe:
-            raise CheckpointError(f"{self.run_dir} was started by an older metaforge or another recipe; "
-                                  "finish it with that version, or start the run again")
-        opt.load_state_dict(state["opt"])
-        self.ema.inr.load_state_dict(state["ema"])
-        prec.load_state_dict(state.get("scaler"))
-        restore_rng_states(state.get("rng"), torch.device(self.device))
-        return Position(state["epoch"], state["step"])
-
-    def save(self, p: Position, opt: torch.optim.Optimizer, prec: Precision) -> None:
-        if self.d.main:
-            save_state(self.run_dir, {
-                "phase": "manifold", "recipe": self.cfg.recipe, "epoch": p.epoch, "step": p.step,
-                "inr": self.manifold.inr.state_dict(), "ema": self.ema.inr.state_dict(), "opt": opt.state_dict(),
-                "scaler": prec.state_dict(), "rng": rng_states(torch.device(self.device)),
-            })
-
-    def end_epoch(self, smallest: ArchConfig):
-        """The callback that logs validation accuracy of the full and the smallest size (10 times a phase)."""
-        cfg, ds, space = self.cfg, self.ds, self.manifold.space
-
-        def log(epoch: int) -> None:
-            if not self.d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
-                return
-            accs = [accuracy(self.ema.materialize(c), ds.val, ds.norm, device=self.device) for c in (space.full, smallest)]
-            self.rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest '{smallest}' {accs[1]:.4f}")
-        return log
 
 
 def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path,

@@ -1,0 +1,72 @@
+"""The progressive recipe: a trained base teaching every size (issue 15), on the embedded digits data."""
+
+import pytest
+import torch
+
+from metaforge.errors import ConfigError
+from metaforge.inr import INRConfig, WeightINR
+from metaforge.nets import ResNet
+from metaforge.space import make_space
+from metaforge.train.config import ProgressiveConfig, TrainConfig
+from metaforge.train.progressive import grid_preconditioners
+from metaforge.train.sampling import continuous_widths
+
+
+def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths = continuous_widths(space, (0.375, 0.625, 0.875))
+    assert widths[0] == (4, 5, 7, 8, 9, 11, 12, 13, 15, 16)
+    assert 56 not in widths[2] and 40 not in widths[2] and 24 not in widths[2]
+    assert widths[2][0] == 16 and widths[2][-1] == 64
+
+
+def test_a_preconditioned_sgd_step_on_a_grid_is_the_plain_step_on_the_full_size_weight():
+    """The step the base recipe would take on the network's own weight, whatever the fan-in scale."""
+    torch.manual_seed(0)
+    space = make_space("tiny", 1, 10, 8, 0.25, 1)
+    inr = WeightINR(space, INRConfig(), bn=True)
+    state = ResNet(space.full, 1, 10, "batch").state_dict()
+    inr.fit_scales(state)
+    inr.init_grids(state)
+    name = next(n for n, t in inr.generate(space.full).items() if t.dim() == 4)  # the stem's conv weight
+    before = inr.generate(space.full)[name].detach().clone()
+    target = torch.randn_like(before)
+    (inr.generate(space.full)[name] * target).sum().backward()  # d loss / d weight = target
+    for p, k in grid_preconditioners(inr):
+        if p.grad is not None:
+            p.grad.mul_(k)
+    lr = 0.1
+    with torch.no_grad():
+        for p in inr.grid_parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+    after = inr.generate(space.full)[name].detach()
+    assert torch.allclose(after, before - lr * target, atol=1e-5, rtol=1e-4)
+
+
+def test_progressive_tiny_manifold_learns_every_size_and_keeps_held_out_sizes_unseen(tmp_path):
+    from metaforge.train.run import train
+
+    cfg = TrainConfig(preset="tiny", base_epochs=4, epochs=3, device="cpu", recipe="progressive")
+    m = train(cfg, tmp_path / "prog.safetensors")
+    rows = {r["config"]: r for r in m.info.accuracy}
+    assert rows["w=8,16,32 d=2,2,2"]["top1"] >= 0.93  # measured 0.972
+    assert rows["w=4,8,16 d=1,1,1"]["top1"] >= 0.85  # measured 0.905
+    assert rows["w=5,10,20 d=2,2,2"]["seen"] is False  # 62.5% width is held out of the sampling
+    assert rows["w=6,12,24 d=2,2,2"]["seen"] is True
+
+
+def test_bad_progressive_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="recipe"):
+        TrainConfig(recipe="bigbang")
+    with pytest.raises(ConfigError, match="optimiser"):
+        ProgressiveConfig(optimizer="lion")
+    with pytest.raises(ConfigError, match="width map"):
+        INRConfig(width_map="sideways")
+
+
+def test_an_older_run_config_without_a_recipe_resumes_with_the_single_recipe():
+    d = TrainConfig().to_dict()
+    del d["recipe"], d["progressive"]
+    assert TrainConfig.from_dict(d).recipe == "single"
+    assert TrainConfig.from_dict(TrainConfig(recipe="progressive").to_dict()).recipe == "progressive"
