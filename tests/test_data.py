@@ -184,6 +184,18 @@ def test_augmentation_is_a_seeded_shift_and_flip(augment: str, reach: int, flips
     assert moved > len(split) // 2
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_augmented_batches_have_standard_strides(channels: int) -> None:
+    """A 1-channel batch must not come out with NHWC strides: the convs would then run channels-last,
+    where torch 2.13's oneDNN weight gradient of a strided 1x1 conv over 4 channels frees memory twice."""
+    split = _indexed_split(channels=channels, size=28)
+    norm = Normalization(1.0, (0.0,) * channels, (1.0,) * channels)
+    g = torch.Generator().manual_seed(0)
+    x, _ = next(iter(batches(split, norm, 16, augment="shift", generator=g)))
+    c, h, w = x.shape[1:]
+    assert x.stride() == (c * h * w, h * w, w, 1)
+
+
 # --------------------------------------------------------------------------- IDX
 
 

@@ -86,4 +86,8 @@ def _augment(x: torch.Tensor, mode: str, generator: torch.Generator | None, n: i
     if mode.endswith("-flip"):
         flip = torch.randint(0, 2, (n,), generator=generator, device=_rng_device(generator))[part].to(x.device).bool()
         out = torch.where(flip[:, None, None, None], out.flip(-1), out)
-    return out.contiguous()
+    # A copy with standard NCHW strides, even for one channel: ``contiguous()`` would keep the NHWC
+    # strides of a 1-channel batch (size-1 dims do not count), the convs downstream then run
+    # channels-last, and oneDNN's weight gradient of a strided 1x1 conv over 4 channels in that layout
+    # corrupts the heap in torch 2.13 (glibc "double free", seen on Fashion-MNIST at width 4).
+    return torch.empty(out.shape, dtype=out.dtype, device=out.device).copy_(out)
