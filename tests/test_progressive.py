@@ -9,7 +9,7 @@ from metaforge.nets import ResNet
 from metaforge.space import make_space
 from metaforge.train.config import ProgressiveConfig, TrainConfig
 from metaforge.train.progressive import grid_preconditioners
-from metaforge.train.sampling import continuous_widths
+from metaforge.train.sampling import continuous_widths, sample_shared_fraction, seen_depths
 
 
 def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
@@ -18,6 +18,19 @@ def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
     assert widths[0] == (4, 5, 7, 8, 9, 11, 12, 13, 15, 16)
     assert 56 not in widths[2] and 40 not in widths[2] and 24 not in widths[2]
     assert widths[2][0] == 16 and widths[2][-1] == 64
+
+
+def test_shared_fraction_sizes_scale_every_stage_alike_and_skip_held_out_widths():
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths = continuous_widths(space, (0.375, 0.625, 0.875))
+    gen = torch.Generator().manual_seed(0)
+    configs = [sample_shared_fraction(space, widths, seen_depths(space), gen) for _ in range(200)]
+    for c in configs:
+        assert all(w in ws for w, ws in zip(c.widths, widths))
+        fracs = [(w - lo) / (hi - lo) for w, lo, hi in zip(c.widths, space.min_widths, space.max_widths)]
+        assert max(fracs) - min(fracs) <= 1 / 6 + 1e-9, c  # each stage within one allowed step of the shared fraction
+    assert min(c.widths[0] for c in configs) == 4 and max(c.widths[0] for c in configs) == 16
+    assert len({c.depths for c in configs}) > 10  # depths still vary per stage
 
 
 def test_a_preconditioned_sgd_step_on_a_grid_is_the_plain_step_on_the_full_size_weight():

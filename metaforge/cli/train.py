@@ -39,6 +39,13 @@ def train(
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     save_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints in the run folder (one is also written after every epoch).")] = 200,
     precision: Annotated[str, typer.Option(help="Forward pass precision: fp32, or bf16/fp16 autocast (CUDA only; fp16 adds loss scaling). Weights stay fp32.")] = "fp32",
+    recipe: Annotated[str, typer.Option(help="single: the INR learns every size from the base's weights (today's default). progressive (experimental): the trained base then teaches every size, each step the full size, the smallest and random sizes on the full size's predictions (docs/METHOD.md, 'The progressive recipe').")] = "single",
+    phase_lr: Annotated[float, typer.Option(help="progressive: SGD learning rate of the weight grids (a grid step equals a step on the full-size weight).")] = 0.02,
+    phase_optimizer: Annotated[str, typer.Option(help="progressive: sgd (momentum 0.9, weight decay on conv/linear weights) or adamw (at --lr).")] = "sgd",
+    random_sizes: Annotated[int, typer.Option(help="progressive: random sizes trained per step besides the full and the smallest (each costs a forward and backward pass).")] = 2,
+    shared_fraction: Annotated[int, typer.Option(help="progressive: how many of the random sizes scale every stage by one width fraction; the others draw a width per stage.")] = 0,
+    width_sampling: Annotated[str, typer.Option(help="progressive: continuous (every integer width but the held-out 37.5/62.5/87.5%, which stay unseen) or seen (only the seen width fractions).")] = "continuous",
+    inplace_distill: Annotated[bool, typer.Option(help="progressive: smaller sizes learn the full size's predictions (--no-inplace-distill: the labels).")] = True,
     sync_bn: Annotated[bool, typer.Option(help="Under torchrun: BatchNorm uses the statistics of the whole global batch, so N processes train what one would (--no-sync-bn: each process its own part, less communication).")] = True,
 ) -> None:
     """Train a metamorphic manifold: a base network, then an INR that generates every size.
@@ -48,13 +55,17 @@ def train(
     Started by `torchrun --nproc_per_node N -m metaforge train ...`, N processes share each batch
     of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
-    from metaforge.train.config import TrainConfig
+    from metaforge.train.config import ProgressiveConfig, TrainConfig
 
+    phase = None if resume is not None else ProgressiveConfig(
+        lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction,
+        widths=width_sampling, inplace_distill=inplace_distill,
+    )
     cfg = None if resume is not None else TrainConfig(  # a bad setting is refused here, before torch is imported
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
         batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
         bn_mode=bn_mode, permute=permute, epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
-        save_every=save_every, precision=precision, sync_bn=sync_bn,
+        save_every=save_every, precision=precision, sync_bn=sync_bn, recipe=recipe, progressive=phase,
     )
     from metaforge.train.dist import process_group
     from metaforge.train.run import resume_run

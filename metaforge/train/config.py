@@ -32,6 +32,7 @@ class ProgressiveConfig:
     weight_decay: float = 5e-4  # conv and linear weights only, as in base training
     optimizer: str = "sgd"  # or "adamw" (the grids at TrainConfig.lr, as the single recipe)
     random_sizes: int = 2
+    shared_fraction: int = 0  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
@@ -48,6 +49,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--phase-lr must be positive, got {self.lr}")
         if self.random_sizes < 0:
             raise ConfigError(f"--random-sizes must be 0 or more, got {self.random_sizes}")
+        if not 0 <= self.shared_fraction <= self.random_sizes:
+            raise ConfigError(f"--shared-fraction must lie between 0 and --random-sizes ({self.random_sizes}), got {self.shared_fraction}")
         if not all(0 < f < 1 for f in self.holdout_width_fracs):
             raise ConfigError(f"held-out width fractions must lie in (0, 1), got {self.holdout_width_fracs}")
         if not 0.0 <= self.ema < 1.0:
@@ -68,7 +71,7 @@ class TrainConfig:
     base_epochs: int = 30
     base_lr: float = 0.1
     # manifold
-    recipe: str = "single"  # "progressive" is experimental: see issue 15 notes (a CPU backward crash at the smallest size)
+    recipe: str = "single"  # "progressive" is experimental until it wins the fidelity benchmark (issue 15)
     progressive: ProgressiveConfig = field(default_factory=ProgressiveConfig)
     bn_mode: str = "recalibrate"
     permute: bool = True

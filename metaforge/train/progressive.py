@@ -29,7 +29,7 @@ from metaforge.train.dist import Dist, all_reduce_grads
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
-from metaforge.train.sampling import sample_config
+from metaforge.train.sampling import sample_config, sample_shared_fraction
 from metaforge.train.syncbn import sync_batchnorm
 
 
@@ -96,7 +96,8 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         configs = [space.full] + ([smallest] if pc.smallest else [])
-        configs += [sample_config(space, widths, depths, space.num_stages, gen) for _ in range(pc.random_sizes)]
+        configs += [sample_shared_fraction(space, widths, depths, gen) if k < pc.shared_fraction else
+                    sample_config(space, widths, depths, space.num_stages, gen) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
         opt.zero_grad(set_to_none=True)
         soft = None

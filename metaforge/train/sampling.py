@@ -62,6 +62,20 @@ def sample_config(
     return ArchConfig(tuple(w), tuple(d))
 
 
+def sample_shared_fraction(
+    space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...], gen: torch.Generator
+) -> ArchConfig:
+    """A random config whose stages share one width fraction (a width multiplier, as US-Nets samples).
+
+    Why: drawn per stage, widths that are narrow in every stage at once are rare, although uniform
+    scalings are what users ask for most; each stage takes its allowed width nearest the fraction.
+    """
+    u = float(torch.rand(1, generator=gen))
+    w = tuple(min(ws, key=lambda x: abs(x - (lo + u * (hi - lo)))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
+    d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
+    return ArchConfig(w, d)
+
+
 EVAL_WIDTH_FRACS = (0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 
 
