@@ -29,7 +29,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
+import torch
+
 from baselines import l1_prune, last_stage_widths, pruned_variants, train_individual, train_last_stage_manifold
+from fidelity_compute import compute_summary, expected_macs, training_flops
 from fidelity_report import plot, print_tables
 
 from metaforge.checkpoint import load_manifold
@@ -45,6 +48,7 @@ from metaforge.train.config import TrainConfig
 from metaforge.train.loop import steps_per_epoch
 from metaforge.train import run as train_run
 from metaforge.train.run import resolve_device, train
+from metaforge.train.sampling import sample_config, sample_shared_fraction
 
 # (width fraction, depth below full): full, unseen-between, shallower, seen, ..., below the seen widths
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.875, 1), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0))
@@ -265,6 +269,8 @@ def run() -> None:
                                  "top1": {"neumeta": bench.score("neumeta", c, lambda: nm.materialize(c), test, ds.norm, device),
                                           "manifold": bench.score("manifold", c, lambda: manifold.materialize(c), test, ds.norm, device)}})
 
+    compute = compute_summary(bench.timings, str(space.full), args.recipe == "progressive")
+    compute.update(flops_summary(cfg, manifold, sizes, len(ds.train), base_epochs, epochs, ind_epochs, spe, shape))
     mpath = w / "manifold.safetensors"
     result = {
         "dataset": ds.name, "train_images": len(ds.train), "test_images": len(test), "preset": cfg.preset,
@@ -274,13 +280,37 @@ def run() -> None:
         "steps_per_epoch": spe, "base_top1": base_top1,
         "base_params": rows[0]["params"], "base_fp32_bytes": 4 * rows[0]["params"],  # plain (BN folded) full size
         "manifold_params": sum(p.numel() for p in manifold.inr.parameters()), "manifold_file_bytes": mpath.stat().st_size,
-        "rows": rows, "neumeta_rows": neumeta_rows, "timings": bench.timings,
+        "rows": rows, "neumeta_rows": neumeta_rows, "timings": bench.timings, "compute": compute,
     }
     out = args.json or w / "fidelity.json"
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     print_tables(result)
     plot(result, args.plot or w / "fidelity.png")
     print(f"\nwrote {out}")
+
+
+def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: int, base_epochs: int, epochs: int,
+                  ind_epochs: int, spe: int, shape: tuple[int, ...]) -> dict:
+    """Analytic training FLOPs: the shelf, pruning's fine-tunes and (progressive) the manifold's expected cost."""
+    space = manifold.space
+    macs = lambda c: count_cost(ResNet(c, shape[0], space.num_classes), shape).macs  # noqa: E731
+    out = {"shelf_train_gflops": round(sum(training_flops(images, ind_epochs, macs(c)) for c in sizes) / 1e9, 1),
+           "prune_ft_train_gflops": round(sum(2 * 3 * prune_ft_steps(cfg, epochs, spe, len(sizes)) * cfg.batch_size * macs(c)
+                                              for c in sizes) / 1e9, 1)}
+    if cfg.recipe != "progressive":
+        return out
+    pc, info = cfg.progressive, manifold.info
+    gen = torch.Generator().manual_seed(0)
+    per_stage = expected_macs(lambda: sample_config(space, info.seen_widths, info.seen_depths, space.num_stages, gen), macs)
+    shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen), macs)
+    smallest = ArchConfig(tuple(w[0] for w in info.seen_widths), tuple(d[0] for d in info.seen_depths))
+    step = (macs(space.full) + (macs(smallest) if pc.smallest else 0)
+            + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)
+    base = training_flops(images, base_epochs, macs(space.full))
+    out.update(manifold_train_gflops=round((base + training_flops(images, epochs, step)) / 1e9, 1),
+               phase_step_vs_full=round(step / macs(space.full), 3))
+    out["manifold_vs_shelf_flops"] = round(out["manifold_train_gflops"] / out["shelf_train_gflops"], 3)
+    return out
 
 
 def with_settings(cfg: TrainConfig, items: list[str]) -> TrainConfig:

@@ -54,6 +54,16 @@ def print_tables(result: dict) -> None:
         g = gaps(result, "manifold", other)
         if g:
             print(f"manifold - {other}: mean {sum(g) / len(g):+.2f} points, min {min(g):+.2f}, max {max(g):+.2f}")
+    c = result.get("compute", {})
+    if "manifold_units" in c:
+        print(f"compute (user CPU-s; a unit is one full-size network trained alone, {c['unit_cpu_s']:.0f} CPU-s in this run): "
+              f"manifold {c['manifold_cpu_s']:.0f} CPU-s = {c['manifold_units']:.2f} units"
+              + (f"; shelf {c['shelf_units']:.2f} units ({c['shelf_cpu_s']:.0f} CPU-s in its own run) -> "
+                 f"manifold/shelf {c['manifold_vs_shelf']:.2f}" if "manifold_vs_shelf" in c else "")
+              + (f"; prune+FT {c['prune_ft_units']:.2f} units" if "prune_ft_units" in c else ""))
+    if "manifold_train_gflops" in c:
+        print(f"training FLOPs: manifold {c['manifold_train_gflops']:,.0f} G, shelf {c['shelf_train_gflops']:,.0f} G "
+              f"({c['manifold_vs_shelf_flops']:.2f}x; a sandwich step {c['phase_step_vs_full']:.2f}x a full-size step)")
     print(f"manifold: {result['manifold_params']:,} parameters, {result['manifold_file_bytes']:,} bytes on disk; "
           f"base network {result['base_params']:,} parameters, {result['base_fp32_bytes']:,} bytes fp32")
 
