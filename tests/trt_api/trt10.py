@@ -1,0 +1,188 @@
+"""API double of the TensorRT 10.x Python bindings (Jetson Orin / JetPack 6, desktop GPUs).
+
+Transcribed from NVIDIA/TensorRT, release/10.x: python/src/infer/pyCore.cpp (stored 10.x version,
+with ``tiling_optimization_level``: 10.8 or later; its calls used here exist in every 10.x:
+``set_memory_pool_limit(pool, pool_size)``, no ``max_workspace_size``; named tensors
+``num_io_tensors``/``get_tensor_name``/``get_tensor_shape``/``get_tensor_dtype``/``get_tensor_mode``,
+``set_tensor_address(name, memory)``, ``execute_async_v3(stream_handle)``; no bindings API and no
+``execute_async_v2``; EXPLICIT_BATCH still bound but deprecated; ``int8_calibrator`` deprecated
+since 10.1), python/src/infer/pyFoundationalTypes.cpp (DataType adds UINT8, FP8, BF16, INT64, INT4)
+and python/src/infer/pyInt8.cpp. Only a subset is bound: a name outside it raises AttributeError.
+"""
+
+import enum as _enum
+
+from . import _base, _core
+
+__version__ = _core.version("10.8.0.43")
+
+ILogger, Logger, OnnxParser, ITimingCache, INetworkDefinition = (_base.ILogger, _base.Logger, _base.OnnxParser,
+                                                                 _base.ITimingCache, _base.INetworkDefinition)
+
+
+class DataType(_enum.Enum):
+    FLOAT = 0
+    HALF = 1
+    INT8 = 2
+    INT32 = 3
+    BOOL = 4
+    UINT8 = 5
+    FP8 = 6
+    BF16 = 7
+    INT64 = 8
+    INT4 = 9
+
+
+class BuilderFlag(_enum.IntEnum):
+    FP16 = 0
+    INT8 = 1
+    DEBUG = 2
+    GPU_FALLBACK = 3
+    REFIT = 5
+    DISABLE_TIMING_CACHE = 6
+    TF32 = 7
+    SPARSE_WEIGHTS = 8
+    SAFETY_SCOPE = 9
+    OBEY_PRECISION_CONSTRAINTS = 10
+    PREFER_PRECISION_CONSTRAINTS = 11
+    DIRECT_IO = 12
+    REJECT_EMPTY_ALGORITHMS = 13
+    VERSION_COMPATIBLE = 14
+    EXCLUDE_LEAN_RUNTIME = 15
+    FP8 = 16
+    BF16 = 18
+
+
+class NetworkDefinitionCreationFlag(_enum.IntEnum):
+    EXPLICIT_BATCH = 0
+    STRONGLY_TYPED = 1
+
+
+class MemoryPoolType(_enum.IntEnum):
+    WORKSPACE = 0
+    DLA_MANAGED_SRAM = 1
+    DLA_LOCAL_DRAM = 2
+    DLA_GLOBAL_DRAM = 3
+    TACTIC_DRAM = 4
+    TACTIC_SHARED_MEMORY = 5
+
+
+class TensorIOMode(_enum.Enum):
+    NONE = 0
+    INPUT = 1
+    OUTPUT = 2
+
+
+class ExecutionContextAllocationStrategy(_enum.IntEnum):
+    STATIC = 0
+    ON_PROFILE_CHANGE = 1
+    USER_MANAGED = 2
+
+
+class IInt8EntropyCalibrator2(_base.CalibratorBase):
+    pass
+
+
+def set_memory_pool_limit(self, pool, pool_size):
+    if not isinstance(pool, MemoryPoolType):
+        raise TypeError("set_memory_pool_limit(): incompatible function arguments")
+    _core.log("set_memory_pool_limit", pool=pool.name, pool_size=int(pool_size))
+    self._workspace = int(pool_size)
+
+
+class IBuilderConfig(_base.BuilderConfigBase):
+    __slots__ = ()
+    _flag_enum = BuilderFlag
+    set_memory_pool_limit = set_memory_pool_limit
+
+    @property
+    def int8_calibrator(self):
+        return self._calibrator
+
+    @int8_calibrator.setter
+    def int8_calibrator(self, value):
+        _core.log("int8_calibrator", set=value is not None)
+        self._calibrator = value
+
+
+class Builder(_base.BuilderBase):
+    __slots__ = ()
+    _release, _config_class = __version__, IBuilderConfig
+
+    @property
+    def platform_has_fast_fp16(self):
+        return True
+
+
+class IExecutionContext(object):
+    """Named tensors: every I/O tensor needs set_tensor_address before execute_async_v3."""
+
+    __slots__ = ("_engine", "_addresses")
+
+    def __init__(self, engine):
+        self._engine, self._addresses = engine, {}
+
+    def set_tensor_address(self, name, memory):
+        if name not in [t[0] for t in self._engine._tensors]:
+            return False
+        self._addresses[name] = memory
+        return True
+
+    def get_tensor_address(self, name):
+        return self._addresses.get(name, 0)
+
+    def execute_v2(self, bindings):
+        _base.check_addresses(bindings, self._engine._tensors, "execute_v2")
+        return _base.executed("execute_v2", 0)
+
+    def execute_async_v3(self, stream_handle):
+        _base.check_addresses([self._addresses.get(t[0]) for t in self._engine._tensors], self._engine._tensors, "execute_async_v3")
+        return _base.executed("execute_async_v3", stream_handle)
+
+
+class ICudaEngine(_base.EngineBase):
+    __slots__ = ()
+    _dtype_enum = DataType
+    _io_mode = TensorIOMode
+
+    @property
+    def num_io_tensors(self):
+        return len(self._tensors)
+
+    def _tensor(self, name):
+        for t in self._tensors:
+            if t[0] == name:
+                return t
+        raise RuntimeError("no tensor named %s" % name)
+
+    def get_tensor_name(self, index):
+        return self._tensors[index][0]
+
+    def get_tensor_shape(self, name):
+        return self._tensor(name)[1]
+
+    def get_tensor_dtype(self, name):
+        return self._tensor(name)[2]
+
+    def get_tensor_mode(self, name):
+        return self._io_mode.INPUT if self._tensor(name)[3] else self._io_mode.OUTPUT
+
+    def create_execution_context(self, strategy=ExecutionContextAllocationStrategy.STATIC):
+        return IExecutionContext(self)
+
+
+class Runtime(_base.RuntimeBase):
+    __slots__ = ()
+    _release, _engine_class = __version__, ICudaEngine
+
+
+def nptype(trt_type):
+    """As python/packaging/tensorrt/__init__.py of 10.x (np.bool_, no BF16/FP8/INT4 numpy type)."""
+    _core.log("nptype")
+    import numpy as np
+
+    mapping = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8, DataType.INT32: np.int32,
+               DataType.BOOL: np.bool_, DataType.UINT8: np.uint8, DataType.INT64: np.int64}
+    if trt_type in mapping:
+        return mapping[trt_type]
+    raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")

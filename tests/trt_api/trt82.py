@@ -1,0 +1,151 @@
+"""API double of the TensorRT 8.2 Python bindings (JetPack 4.6: Jetson Nano, Python 3.6).
+
+Transcribed from NVIDIA/TensorRT, release/8.2: python/src/infer/pyCore.cpp (stored version of
+commit 052281f0ab795b6c1a19047dc8a449cd397995a9: ``max_workspace_size``, no memory pools, no named
+tensor API), python/src/infer/pyFoundationalTypes.cpp (DataType FLOAT, HALF, INT8, INT32, BOOL),
+python/src/infer/pyInt8.cpp (IInt8EntropyCalibrator2), python/src/parsers/pyOnnx.cpp and
+python/packaging/tensorrt/__init__.py (``nptype``, which maps BOOL to ``np.bool``). Only a subset
+of the release is bound: a name outside it raises AttributeError even where 8.2 has it, so a test
+never passes on a name nobody transcribed. Execution: bindings + ``execute_async_v2``.
+"""
+
+import enum as _enum
+
+from . import _base, _core
+
+__version__ = _core.version("8.2.1.8")
+
+ILogger, Logger, OnnxParser, ITimingCache, INetworkDefinition = (_base.ILogger, _base.Logger, _base.OnnxParser,
+                                                                 _base.ITimingCache, _base.INetworkDefinition)
+
+
+class DataType(_enum.Enum):
+    FLOAT = 0
+    HALF = 1
+    INT8 = 2
+    INT32 = 3
+    BOOL = 4
+
+
+class BuilderFlag(_enum.IntEnum):
+    FP16 = 0
+    INT8 = 1
+    DEBUG = 2
+    GPU_FALLBACK = 3
+    STRICT_TYPES = 4
+    REFIT = 5
+    DISABLE_TIMING_CACHE = 6
+    TF32 = 7
+    SPARSE_WEIGHTS = 8
+    SAFETY_SCOPE = 9
+    OBEY_PRECISION_CONSTRAINTS = 10
+    PREFER_PRECISION_CONSTRAINTS = 11
+    DIRECT_IO = 12
+    REJECT_EMPTY_ALGORITHMS = 13
+
+
+class NetworkDefinitionCreationFlag(_enum.IntEnum):
+    EXPLICIT_BATCH = 0
+    EXPLICIT_PRECISION = 1
+
+
+class IInt8EntropyCalibrator2(_base.CalibratorBase):
+    pass
+
+
+class IBuilderConfig(_base.BuilderConfigBase):
+    __slots__ = ()
+    _flag_enum = BuilderFlag
+
+    @property
+    def max_workspace_size(self):
+        return self._workspace or 0
+
+    @max_workspace_size.setter
+    def max_workspace_size(self, value):
+        _core.log("max_workspace_size", value=int(value))
+        self._workspace = int(value)
+
+    @property
+    def int8_calibrator(self):
+        return self._calibrator
+
+    @int8_calibrator.setter
+    def int8_calibrator(self, value):
+        _core.log("int8_calibrator", set=value is not None)
+        self._calibrator = value
+
+
+class Builder(_base.BuilderBase):
+    """8.2 has implicit batch too: an ONNX network must be created with EXPLICIT_BATCH."""
+
+    __slots__ = ()
+    _release, _config_class = __version__, IBuilderConfig
+
+    @property
+    def platform_has_fast_fp16(self):
+        return True
+
+    def _network_check(self, network):
+        explicit = network._flags & (1 << int(NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+        return "" if explicit else "ONNX networks need the EXPLICIT_BATCH flag in TensorRT 8.2"
+
+
+class IExecutionContext(object):
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def execute_v2(self, bindings):
+        _base.check_addresses(bindings, self._engine._tensors, "execute_v2")
+        return _base.executed("execute_v2", 0)
+
+    def execute_async_v2(self, bindings, stream_handle, input_consumed=None):
+        _base.check_addresses(bindings, self._engine._tensors, "execute_async_v2")
+        return _base.executed("execute_async_v2", stream_handle)
+
+
+class ICudaEngine(_base.EngineBase):
+    __slots__ = ()
+    _dtype_enum = DataType
+
+    @property
+    def num_bindings(self):
+        return len(self._tensors)
+
+    @property
+    def max_batch_size(self):
+        return 1
+
+    def get_binding_name(self, index):
+        return self._tensors[index][0]
+
+    def binding_is_input(self, index):
+        return self._tensors[index][3]
+
+    def get_binding_shape(self, index):
+        return self._tensors[index][1]
+
+    def get_binding_dtype(self, index):
+        return self._tensors[index][2]
+
+    def create_execution_context(self):
+        return IExecutionContext(self)
+
+
+class Runtime(_base.RuntimeBase):
+    __slots__ = ()
+    _release, _engine_class = __version__, ICudaEngine
+
+
+def nptype(trt_type):
+    """As python/packaging/tensorrt/__init__.py of 8.2: ``np.bool``, which numpy 1.24 to 1.26 do not have."""
+    _core.log("nptype")
+    import numpy as np
+
+    mapping = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
+               DataType.INT32: np.int32, DataType.BOOL: np.bool}
+    if trt_type in mapping:
+        return mapping[trt_type]
+    raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
