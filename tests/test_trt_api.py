@@ -73,13 +73,13 @@ def make_bundle(folder: Path, precision: str = "fp16", qdq: bool | None = None, 
     return folder
 
 
-def run_double(bundle: Path, release: str, python: str = sys.executable, cuda: str | None = None, **env: str):
-    """run.py in its own process with the doubles on its path: (process, the model's entry, the calls logged)."""
+def run_double(bundle: Path, release: str, python: str = sys.executable, cuda: str | None = None, path: str = "", **env: str):
+    """run.py in its own process with the doubles (then ``path``) on its path: (process, the model's entry, the calls logged)."""
     site = trt_api.install(str(bundle.parent / f"site-{release}"), release, cuda or CUDA_OF[release])
     log = bundle.parent / f"calls-{release}.jsonl"
     log.unlink(missing_ok=True)
     full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    full.update(PYTHONPATH=site, TRT_DOUBLE_LOG=str(log), **env)
+    full.update(PYTHONPATH=os.pathsep.join(filter(None, [site, path])), TRT_DOUBLE_LOG=str(log), **env)
     out = bundle / "results.json"
     proc = subprocess.run([python, "run.py", "--runs", "200", "--warmup", "2", "--backend", "tensorrt", "--out", str(out)],
                           cwd=bundle, env=full, capture_output=True, text=True, timeout=300)
@@ -159,6 +159,18 @@ def test_api_conformance_trt82_under_python36(tmp_path):
     measured(proc, entry, "8.2")
     assert json.loads((tmp_path / "b" / "results.json").read_text())["device"]["python"].startswith("3.6.")
     assert events(calls, "execute_async_v2") and events(calls, "pycuda.memcpy_dtoh_async")
+
+
+def test_api_conformance_trt82_with_a_numpy_without_np_bool(tmp_path):
+    """TensorRT <= 8.4's trt.nptype needs np.bool, gone in numpy 1.24 to 1.26: run.py must not use it."""
+    numpy_dir = os.environ.get("METAFORGE_TEST_NUMPY_NO_BOOL")  # e.g. pip install --target DIR numpy==1.26.4
+    if not numpy_dir:
+        pytest.skip("set METAFORGE_TEST_NUMPY_NO_BOOL to a folder with numpy 1.24-1.26 for this Python")
+    probe = subprocess.run([sys.executable, "-c", "import numpy; print(hasattr(numpy, 'bool'))"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": numpy_dir})
+    assert probe.stdout.strip() == "False", "that numpy has np.bool"
+    proc, entry, _ = run_double(make_bundle(tmp_path / "b", "fp16"), "8.2", path=numpy_dir)
+    measured(proc, entry, "8.2")
 
 
 @pytest.mark.parametrize("release", ["10", "11"])
