@@ -12,6 +12,14 @@ import enum as _enum
 from . import _core
 
 
+DATATYPES_8 = ("FLOAT", "HALF", "INT8", "INT32", "BOOL")  # pyFoundationalTypes.cpp, release/8.2
+
+
+def enum(name, members, arithmetic):
+    """A pybind11 enum with these members in declaration order (``py::arithmetic``: int() works)."""
+    return (_enum.IntEnum if arithmetic else _enum.Enum)(name, [(m, i) for i, m in enumerate(members)])
+
+
 class Severity(_enum.IntEnum):
     INTERNAL_ERROR = 0
     ERROR = 1
@@ -240,6 +248,25 @@ def executed(call, stream_handle):
     ok = not _core.fails("execute")
     _core.log(call, ok=ok)
     return ok
+
+
+def _get_calibrator(self):
+    return self._calibrator
+
+
+def _set_calibrator(self, value):
+    _core.log("int8_calibrator", set=value is not None)
+    self._calibrator = value
+
+
+int8_calibrator = property(_get_calibrator, _set_calibrator)  # IBuilderConfig, 8.x and 10.x only
+platform_has_fast_fp16 = property(lambda self: True)  # Builder, 8.x and 10.x only
+
+
+def execute_v2(self, bindings):
+    """IExecutionContext.execute_v2(bindings): synchronous, every release."""
+    check_addresses(bindings, self._engine._tensors, "execute_v2")
+    return executed("execute_v2", 0)
 
 
 class CalibratorBase(object):

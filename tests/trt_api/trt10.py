@@ -10,73 +10,26 @@ since 10.1), python/src/infer/pyFoundationalTypes.cpp (DataType adds UINT8, FP8,
 and python/src/infer/pyInt8.cpp. Only a subset is bound: a name outside it raises AttributeError.
 """
 
-import enum as _enum
-
 from . import _base, _core
 
 __version__ = _core.version("10.8.0.43")
 
 ILogger, Logger, OnnxParser, ITimingCache, INetworkDefinition = (_base.ILogger, _base.Logger, _base.OnnxParser,
                                                                  _base.ITimingCache, _base.INetworkDefinition)
-
-
-class DataType(_enum.Enum):
-    FLOAT = 0
-    HALF = 1
-    INT8 = 2
-    INT32 = 3
-    BOOL = 4
-    UINT8 = 5
-    FP8 = 6
-    BF16 = 7
-    INT64 = 8
-    INT4 = 9
-
-
-class BuilderFlag(_enum.IntEnum):
-    FP16 = 0
-    INT8 = 1
-    DEBUG = 2
-    GPU_FALLBACK = 3
-    REFIT = 5
-    DISABLE_TIMING_CACHE = 6
-    TF32 = 7
-    SPARSE_WEIGHTS = 8
-    SAFETY_SCOPE = 9
-    OBEY_PRECISION_CONSTRAINTS = 10
-    PREFER_PRECISION_CONSTRAINTS = 11
-    DIRECT_IO = 12
-    REJECT_EMPTY_ALGORITHMS = 13
-    VERSION_COMPATIBLE = 14
-    EXCLUDE_LEAN_RUNTIME = 15
-    FP8 = 16
-    BF16 = 18
-
-
-class NetworkDefinitionCreationFlag(_enum.IntEnum):
-    EXPLICIT_BATCH = 0
-    STRONGLY_TYPED = 1
-
-
-class MemoryPoolType(_enum.IntEnum):
-    WORKSPACE = 0
-    DLA_MANAGED_SRAM = 1
-    DLA_LOCAL_DRAM = 2
-    DLA_GLOBAL_DRAM = 3
-    TACTIC_DRAM = 4
-    TACTIC_SHARED_MEMORY = 5
-
-
-class TensorIOMode(_enum.Enum):
-    NONE = 0
-    INPUT = 1
-    OUTPUT = 2
-
-
-class ExecutionContextAllocationStrategy(_enum.IntEnum):
-    STATIC = 0
-    ON_PROFILE_CHANGE = 1
-    USER_MANAGED = 2
+DataType = _base.enum("DataType", _base.DATATYPES_8 + ("UINT8", "FP8", "BF16", "INT64", "INT4"), False)
+BuilderFlag = _base.enum("BuilderFlag", ("FP16", "INT8", "DEBUG", "GPU_FALLBACK", "REFIT",
+                                         "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE",
+                                         "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS",
+                                         "DIRECT_IO", "REJECT_EMPTY_ALGORITHMS", "VERSION_COMPATIBLE",
+                                         "EXCLUDE_LEAN_RUNTIME", "FP8", "BF16"), True)
+NetworkDefinitionCreationFlag = _base.enum("NetworkDefinitionCreationFlag", ("EXPLICIT_BATCH",
+                                                                             "STRONGLY_TYPED"), True)
+MemoryPoolType = _base.enum("MemoryPoolType", ("WORKSPACE", "DLA_MANAGED_SRAM", "DLA_LOCAL_DRAM",
+                                               "DLA_GLOBAL_DRAM", "TACTIC_DRAM", "TACTIC_SHARED_MEMORY"), True)
+TensorIOMode = _base.enum("TensorIOMode", ("NONE", "INPUT", "OUTPUT"), False)
+ExecutionContextAllocationStrategy = _base.enum("ExecutionContextAllocationStrategy", ("STATIC",
+                                                                                       "ON_PROFILE_CHANGE",
+                                                                                       "USER_MANAGED"), True)
 
 
 class IInt8EntropyCalibrator2(_base.CalibratorBase):
@@ -95,23 +48,14 @@ class IBuilderConfig(_base.BuilderConfigBase):
     _flag_enum = BuilderFlag
     set_memory_pool_limit = set_memory_pool_limit
 
-    @property
-    def int8_calibrator(self):
-        return self._calibrator
-
-    @int8_calibrator.setter
-    def int8_calibrator(self, value):
-        _core.log("int8_calibrator", set=value is not None)
-        self._calibrator = value
+    int8_calibrator = _base.int8_calibrator
 
 
 class Builder(_base.BuilderBase):
     __slots__ = ()
     _release, _config_class = __version__, IBuilderConfig
 
-    @property
-    def platform_has_fast_fp16(self):
-        return True
+    platform_has_fast_fp16 = _base.platform_has_fast_fp16
 
 
 class IExecutionContext(object):
@@ -131,9 +75,7 @@ class IExecutionContext(object):
     def get_tensor_address(self, name):
         return self._addresses.get(name, 0)
 
-    def execute_v2(self, bindings):
-        _base.check_addresses(bindings, self._engine._tensors, "execute_v2")
-        return _base.executed("execute_v2", 0)
+    execute_v2 = _base.execute_v2
 
     def execute_async_v3(self, stream_handle):
         _base.check_addresses([self._addresses.get(t[0]) for t in self._engine._tensors], self._engine._tensors, "execute_async_v3")

@@ -9,8 +9,6 @@ IInt8*Calibrator classes; Builder.platform_has_fast_fp16/int8; and NetworkDefini
 EXPLICIT_BATCH (strong typing is always on). Precision comes from the ONNX (fp16 tensors, QDQ).
 """
 
-import enum as _enum
-
 from . import _base, _core, trt10 as _trt10
 
 __version__ = _core.version("11.0.0.12")
@@ -23,19 +21,10 @@ ExecutionContextAllocationStrategy, IExecutionContext, ICudaEngine = (_trt10.Exe
 nptype = _trt10.nptype
 
 
-class BuilderFlag(_enum.IntEnum):
-    DEBUG = 2
-    GPU_FALLBACK = 3
-    REFIT = 5
-    DISABLE_TIMING_CACHE = 6
-    SPARSE_WEIGHTS = 8
-    VERSION_COMPATIBLE = 14
-    EXCLUDE_LEAN_RUNTIME = 15
-
-
-class NetworkDefinitionCreationFlag(_enum.IntEnum):
-    PREFER_AOT_PYTHON_PLUGINS = 2
-    PREFER_JIT_PYTHON_PLUGINS = 3
+BuilderFlag = _base.enum("BuilderFlag", ("DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE",
+                                         "SPARSE_WEIGHTS", "VERSION_COMPATIBLE", "EXCLUDE_LEAN_RUNTIME"), True)
+NetworkDefinitionCreationFlag = _base.enum("NetworkDefinitionCreationFlag", ("PREFER_AOT_PYTHON_PLUGINS",
+                                                                             "PREFER_JIT_PYTHON_PLUGINS"), True)
 
 
 class IBuilderConfig(_base.BuilderConfigBase):

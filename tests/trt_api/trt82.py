@@ -9,44 +9,19 @@ of the release is bound: a name outside it raises AttributeError even where 8.2 
 never passes on a name nobody transcribed. Execution: bindings + ``execute_async_v2``.
 """
 
-import enum as _enum
-
 from . import _base, _core
 
 __version__ = _core.version("8.2.1.8")
 
 ILogger, Logger, OnnxParser, ITimingCache, INetworkDefinition = (_base.ILogger, _base.Logger, _base.OnnxParser,
                                                                  _base.ITimingCache, _base.INetworkDefinition)
-
-
-class DataType(_enum.Enum):
-    FLOAT = 0
-    HALF = 1
-    INT8 = 2
-    INT32 = 3
-    BOOL = 4
-
-
-class BuilderFlag(_enum.IntEnum):
-    FP16 = 0
-    INT8 = 1
-    DEBUG = 2
-    GPU_FALLBACK = 3
-    STRICT_TYPES = 4
-    REFIT = 5
-    DISABLE_TIMING_CACHE = 6
-    TF32 = 7
-    SPARSE_WEIGHTS = 8
-    SAFETY_SCOPE = 9
-    OBEY_PRECISION_CONSTRAINTS = 10
-    PREFER_PRECISION_CONSTRAINTS = 11
-    DIRECT_IO = 12
-    REJECT_EMPTY_ALGORITHMS = 13
-
-
-class NetworkDefinitionCreationFlag(_enum.IntEnum):
-    EXPLICIT_BATCH = 0
-    EXPLICIT_PRECISION = 1
+DataType = _base.enum("DataType", _base.DATATYPES_8, False)
+BuilderFlag = _base.enum("BuilderFlag", ("FP16", "INT8", "DEBUG", "GPU_FALLBACK", "STRICT_TYPES", "REFIT",
+                                         "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE",
+                                         "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS",
+                                         "DIRECT_IO", "REJECT_EMPTY_ALGORITHMS"), True)
+NetworkDefinitionCreationFlag = _base.enum("NetworkDefinitionCreationFlag", ("EXPLICIT_BATCH",
+                                                                             "EXPLICIT_PRECISION"), True)
 
 
 class IInt8EntropyCalibrator2(_base.CalibratorBase):
@@ -66,14 +41,7 @@ class IBuilderConfig(_base.BuilderConfigBase):
         _core.log("max_workspace_size", value=int(value))
         self._workspace = int(value)
 
-    @property
-    def int8_calibrator(self):
-        return self._calibrator
-
-    @int8_calibrator.setter
-    def int8_calibrator(self, value):
-        _core.log("int8_calibrator", set=value is not None)
-        self._calibrator = value
+    int8_calibrator = _base.int8_calibrator
 
 
 class Builder(_base.BuilderBase):
@@ -82,9 +50,7 @@ class Builder(_base.BuilderBase):
     __slots__ = ()
     _release, _config_class = __version__, IBuilderConfig
 
-    @property
-    def platform_has_fast_fp16(self):
-        return True
+    platform_has_fast_fp16 = _base.platform_has_fast_fp16
 
     def _network_check(self, network):
         explicit = network._flags & (1 << int(NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
@@ -97,9 +63,7 @@ class IExecutionContext(object):
     def __init__(self, engine):
         self._engine = engine
 
-    def execute_v2(self, bindings):
-        _base.check_addresses(bindings, self._engine._tensors, "execute_v2")
-        return _base.executed("execute_v2", 0)
+    execute_v2 = _base.execute_v2
 
     def execute_async_v2(self, bindings, stream_handle, input_consumed=None):
         _base.check_addresses(bindings, self._engine._tensors, "execute_async_v2")
