@@ -250,6 +250,22 @@ def executed(call, stream_handle):
     return ok
 
 
+def make_nptype(dtype_enum, numpy_names):
+    """tensorrt.nptype as python/packaging/tensorrt/__init__.py writes it: a dict of numpy types built
+    on every call (on 8.2 it names ``np.bool``, so it raises AttributeError on numpy 1.24 to 1.26)."""
+
+    def nptype(trt_type):
+        _core.log("nptype")
+        import numpy as np
+
+        mapping = dict((getattr(dtype_enum, k), getattr(np, v)) for k, v in numpy_names)
+        if trt_type in mapping:
+            return mapping[trt_type]
+        raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+
+    return nptype
+
+
 def _get_calibrator(self):
     return self._calibrator
 

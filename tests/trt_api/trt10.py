@@ -118,13 +118,5 @@ class Runtime(_base.RuntimeBase):
     _release, _engine_class = __version__, ICudaEngine
 
 
-def nptype(trt_type):
-    """As python/packaging/tensorrt/__init__.py of 10.x (np.bool_, no BF16/FP8/INT4 numpy type)."""
-    _core.log("nptype")
-    import numpy as np
-
-    mapping = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8, DataType.INT32: np.int32,
-               DataType.BOOL: np.bool_, DataType.UINT8: np.uint8, DataType.INT64: np.int64}
-    if trt_type in mapping:
-        return mapping[trt_type]
-    raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+nptype = _base.make_nptype(DataType, (("FLOAT", "float32"), ("HALF", "float16"), ("INT8", "int8"), ("INT32", "int32"),
+                                                 ("BOOL", "bool_"), ("UINT8", "uint8"), ("INT64", "int64")))

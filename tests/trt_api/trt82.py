@@ -103,13 +103,4 @@ class Runtime(_base.RuntimeBase):
     _release, _engine_class = __version__, ICudaEngine
 
 
-def nptype(trt_type):
-    """As python/packaging/tensorrt/__init__.py of 8.2: ``np.bool``, which numpy 1.24 to 1.26 do not have."""
-    _core.log("nptype")
-    import numpy as np
-
-    mapping = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
-               DataType.INT32: np.int32, DataType.BOOL: np.bool}
-    if trt_type in mapping:
-        return mapping[trt_type]
-    raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+nptype = _base.make_nptype(DataType, (("FLOAT", "float32"), ("HALF", "float16"), ("INT8", "int8"), ("INT32", "int32"), ("BOOL", "bool")))
