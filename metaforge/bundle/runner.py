@@ -182,7 +182,7 @@ class TrtBackend(object):
 
 
 def onnx_file(path):
-    """The ONNX of a model: its file, or model.onnx beside it (bundles before 0.x recorded model.engine)."""
+    """The ONNX of a model: its file, or model.onnx beside it (older bundles built on a host with TensorRT recorded model.engine)."""
     return path if path.endswith(".onnx") else os.path.join(os.path.dirname(path), "model.onnx")
 
 
