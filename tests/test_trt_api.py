@@ -92,12 +92,12 @@ def events(calls: list[dict], name: str) -> list[dict]:
     return [c for c in calls if c["event"] == name]
 
 
-def measured(proc, entry, release: str) -> None:
+def measured(proc, entry, release: str, samples: int = 5) -> None:
     """Ran to the end in the double: timed, gated (the zeros fail parity by design), not an error."""
     assert entry is not None and "error" not in entry, proc.stderr + (entry or {}).get("traceback", "")
     assert proc.returncode == 2 and "GATE FAILED" in proc.stderr  # the double's zeros, not TensorRT's numbers
     assert entry["backend"] == "tensorrt" and entry["runtime_version"] == VERSIONS[release]
-    assert entry["latency"]["runs"] == 200 and entry["latency"]["batch"] == 1 and entry["n_samples"] == 5
+    assert entry["latency"]["runs"] == 200 and entry["latency"]["batch"] == 1 and entry["n_samples"] == samples
 
 
 def test_api_conformance_doubles_lack_what_each_release_lacks():
@@ -185,6 +185,13 @@ def test_api_conformance_named_tensors_and_execute_async_v3(tmp_path, release):
         assert any("strongly typed" in n for n in entry["notes"])
 
 
+@pytest.mark.parametrize("release, cuda", [("10", "pycuda"), ("8.2", "cuda-python")])
+def test_api_conformance_the_other_cuda_library_is_used_when_the_first_is_absent(tmp_path, release, cuda):
+    proc, entry, calls = run_double(make_bundle(tmp_path / "b"), release, cuda=cuda)
+    measured(proc, entry, release)
+    assert events(calls, "pycuda.mem_alloc" if cuda == "pycuda" else "cudaMalloc")
+
+
 @pytest.mark.parametrize("version", ["9.1.0", "7.1.3.0", "12.0.0"])
 def test_api_conformance_other_releases_are_refused_in_one_line(tmp_path, version):
     proc, entry, calls = run_double(make_bundle(tmp_path / "b"), "10", TRT_DOUBLE_VERSION=version)
@@ -260,6 +267,32 @@ def test_api_conformance_shipped_engine_is_used_only_at_its_exact_version(tmp_pa
     assert res["engine"]["file"] == "models/pick/model.engine" and "engine shipped in the bundle" in res["notes"][0]
     proc, res, calls = run_double(b, "11")
     measured(proc, res, "11")
+    assert events(calls, "parse")[0]["ok"] and "shipped engine not used" in res["notes"][0]
+
+
+def test_api_conformance_bundle_built_where_tensorrt_is_ships_the_onnx_and_the_engine(tiny_run, tmp_path, monkeypatch):
+    """The bundle of a host with TensorRT (the 10.x double) and a GPU: it named model.engine as the model, which
+    run.py handed to OnnxParser.parse. Now the ONNX is the model and the engine rides beside it."""
+    import metaforge.export.tensorrt as trt_export
+    import metaforge.export.tensorrt_engine as trt_engine
+    from metaforge.bundle.build import BundleOptions, build_bundle
+    from metaforge.export.runtime import onnx_runner
+
+    trt_api.activate("10", "cuda-python", _patched(monkeypatch))
+    monkeypatch.setattr(trt_export, "engine_unavailable", lambda: "")  # "a CUDA GPU is here"
+    # the double's engine outputs zeros: the host's gates run on the prepared ONNX in onnxruntime instead
+    monkeypatch.setattr(trt_engine, "engine_runner",
+                        lambda path, batch: onnx_runner(SimpleNamespace(path=path.with_name("model.onnx"), batch=batch)))
+    b = build_bundle(tiny_run[0], "jetson-nano", tmp_path / "bundle", options=BundleOptions(runs=200, max_evals=8, time_cap_s=30.0))
+    (entry,) = json.loads((b / "manifest.json").read_text())["models"]
+    assert entry["file"] == "models/pick/model.onnx" and (b / entry["file"]).read_bytes().startswith(b"\x08")
+    assert entry["engine"]["file"] == "models/pick/model.engine" and entry["engine"]["tensorrt_version"] == VERSIONS["10"]
+    assert (b / "trt_device.py").read_text() == TRT_DEVICE.read_text()
+    proc, res, calls = run_double(b, "10")  # the host's own TensorRT version: the shipped engine
+    measured(proc, res, "10", samples=359)
+    assert not events(calls, "parse") and res["engine"]["file"] == "models/pick/model.engine"
+    proc, res, calls = run_double(b, "8.2")  # the Nano: built there from the ONNX
+    measured(proc, res, "8.2", samples=359)
     assert events(calls, "parse")[0]["ok"] and "shipped engine not used" in res["notes"][0]
 
 
