@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from metaforge.manifold import Manifold
 
 RUNNER = Path(__file__).with_name("runner.py")
+TRT_DEVICE = Path(__file__).with_name("trt_device.py")  # run.py's TensorRT 8/10/11 part, copied beside it
 SAMPLES_FILE = "samples.npz"
 MIN_SAMPLES = 1000
 
@@ -145,6 +146,7 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
         manifest = _fill(tmp, manifold, loaded, prof, choice, opts, rep)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.copyfile(RUNNER, tmp / "run.py")
+        shutil.copyfile(TRT_DEVICE, tmp / TRT_DEVICE.name)
         os.chmod(tmp / "run.py", 0o755)
         (tmp / "README.txt").write_text(_readme(manifest))
         os.chmod(tmp, 0o755)
@@ -183,7 +185,7 @@ def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opt
         art = res.report.artifact
         models.append({
             "id": mid, "role": "pick" if mid == "pick" else "sweep", "config": cfg, "format": target.format,
-            "precision": res.report.precision, "file": str(res.artifact.relative_to(tmp)), "sha256": art.sha256,
+            "precision": res.report.precision, **model_files(res.artifact, tmp),
             "layout": art.layout, "batch": art.batch if isinstance(art.batch, int) else None,
             "inputs": art.inputs, "outputs": art.outputs,
             "predicted": {**predicted[cfg], "fit": choice.fitted.get(cfg)},
@@ -213,6 +215,23 @@ def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opt
         "notes": choice.notes,
         "models": models,
     }
+
+
+def model_files(artifact: Path, root: Path) -> dict:
+    """``file`` and ``sha256`` of the model run.py loads: for TensorRT always the ONNX, which it parses. An
+    engine built here goes beside it as ``engine`` with its TensorRT version; run.py loads it only
+    on a device with exactly that version."""
+    from metaforge.io import file_sha256
+
+    artifact = Path(artifact)
+    model = artifact.with_name("model.onnx") if artifact.suffix == ".engine" else artifact
+    entry = {"file": str(model.relative_to(root)), "sha256": file_sha256(model)}
+    if artifact.suffix == ".engine":
+        from metaforge.export.tensorrt_engine import engine_version
+
+        entry["engine"] = {"file": str(artifact.relative_to(root)), "sha256": file_sha256(artifact),
+                           "tensorrt_version": engine_version(artifact)}
+    return entry
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -2,8 +2,9 @@
 """metaforge bundle runner: time and check the bundled models on this device, write results.json.
 
 Copied into every bundle as ``run.py``. It needs only the device's own Python (3.6 or newer, the
-Python of JetPack 4.6), numpy and one runtime: TensorRT 8.x / 10.x (the engine is built here from
-the ONNX, because engines only run on the GPU and TensorRT version that built them), tflite_runtime
+Python of JetPack 4.6), numpy and one runtime: TensorRT 8.x / 10.x / 11.x (trt_device.py beside this
+file; the engine is built here from the ONNX, because engines only run on the GPU and TensorRT version
+that built them, unless the bundle ships one built with this exact version), tflite_runtime
 or ai_edge_litert, or onnxruntime. No pip, no network. It cannot import metaforge, so the parity
 metrics below restate metaforge.export.checks (tests/test_bundle.py checks that both agree).
 
@@ -111,73 +112,19 @@ class TfliteBackend(object):
         return y.astype(np.float32)
 
 
-class Cuda(object):
-    """Device memory and a stream through pycuda (common on JetPack) or cuda-python."""
-
-    def __init__(self):
-        try:
-            import pycuda.driver as drv
-            import pycuda.autoinit  # noqa: F401  (creates the context)
-            self.kind, self.drv = "pycuda", drv
-            self.stream = drv.Stream()
-            self.handle = self.stream.handle
-            return
-        except ImportError:
-            pass
-        try:
-            try:
-                from cuda.bindings import runtime as cudart
-            except ImportError:
-                from cuda import cudart
-        except ImportError:
-            raise Missing("TensorRT needs pycuda or cuda-python for device memory; neither is installed "
-                          "(JetPack: sudo apt-get install python3-pycuda, or pip3 install pycuda on the device)")
-        self.kind, self.rt = "cuda-python", cudart
-        self.stream = self.check(cudart.cudaStreamCreate())
-        self.handle = int(self.stream)
-
-    def check(self, result):
-        err, rest = result[0], result[1:]
-        if int(err) != 0:
-            raise RuntimeError("CUDA runtime error %s" % err)
-        return rest[0] if len(rest) == 1 else None
-
-    def host(self, shape, dtype):
-        if self.kind == "pycuda":
-            return self.drv.pagelocked_empty(tuple(shape), dtype)
-        return np.empty(tuple(shape), dtype)
-
-    def alloc(self, nbytes):
-        if self.kind == "pycuda":
-            return self.drv.mem_alloc(max(1, nbytes))
-        return self.check(self.rt.cudaMalloc(max(1, nbytes)))
-
-    def htod(self, dev, host):
-        if self.kind == "pycuda":
-            self.drv.memcpy_htod_async(dev, host, self.stream)
-        else:
-            kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-            self.check(self.rt.cudaMemcpyAsync(dev, host.ctypes.data, host.nbytes, kind, self.stream))
-
-    def dtoh(self, host, dev):
-        if self.kind == "pycuda":
-            self.drv.memcpy_dtoh_async(host, dev, self.stream)
-        else:
-            kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-            self.check(self.rt.cudaMemcpyAsync(host.ctypes.data, dev, host.nbytes, kind, self.stream))
-
-    def sync(self):
-        if self.kind == "pycuda":
-            self.stream.synchronize()
-        else:
-            self.check(self.rt.cudaStreamSynchronize(self.stream))
+def trt_device():
+    """trt_device.py, shipped beside run.py: TensorRT 8/10/11 and CUDA memory (imported only for TensorRT)."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import trt_device as td
+    return td
 
 
 class TrtBackend(object):
-    """Builds the engine from the bundled ONNX (once; reused while the TensorRT version is the same),
-    saving it and the timing cache beside the model. 8.x: bindings + execute_async_v2; >= 8.5 and
-    10.x: named tensors + set_tensor_address + execute_async_v3. Timed: execute + stream sync, with
-    the input already on the GPU."""
+    """Builds the engine from the bundled ONNX (once per TensorRT version; reused after), or loads the
+    engine shipped in the bundle when it was built with this device's exact TensorRT version. The
+    timing cache beside run.py is named by TensorRT version. Timed: execute + stream sync, with the
+    input already on the GPU. The per-release calls are in trt_device.py."""
 
     name = "tensorrt"
 
@@ -186,131 +133,57 @@ class TrtBackend(object):
             import tensorrt as trt
         except ImportError:
             raise Missing("tensorrt (Python bindings) is not installed")
-        self.trt, self.version = trt, trt.__version__
-        self.cuda = Cuda()
+        td = trt_device()
+        try:
+            self.open(td, trt, model, path, bundle, rebuild)
+        except td.Missing as e:
+            raise Missing(str(e))
+
+    def open(self, td, trt, model, path, bundle, rebuild):
+        self.api = td.TrtApi(trt)
+        self.version = self.api.version
         logger = trt.Logger(trt.Logger.WARNING)
         precision = model.get("precision", "fp32")
-        engine_path = os.path.join(os.path.dirname(path), "model.%s.trt%s.engine" % (precision, self.version))
+        folder = os.path.dirname(path)
+        engine_path = os.path.join(folder, "model.%s.trt%s.engine" % (precision, self.version))
         self.notes, self.build_s = [], None
-        if rebuild or not os.path.isfile(engine_path):
-            self.build(logger, path, engine_path, precision, bundle)
-        with open(engine_path, "rb") as f:
-            self.engine = trt.Runtime(logger).deserialize_cuda_engine(f.read())
-        if self.engine is None:
-            raise RuntimeError("TensorRT could not deserialize " + engine_path + "; rerun with --rebuild")
-        self.context = self.engine.create_execution_context()
-        self.engine_file = os.path.relpath(engine_path, HERE)
-        self.tensor_api = hasattr(self.engine, "num_io_tensors")
-        e, self.inputs, self.outputs, self.bindings = self.engine, [], [], []
-        n = e.num_io_tensors if self.tensor_api else e.num_bindings
-        for i in range(n):
-            if self.tensor_api:
-                name = e.get_tensor_name(i)
-                shape, dtype = e.get_tensor_shape(name), trt.nptype(e.get_tensor_dtype(name))
-                is_input = e.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            else:
-                name = e.get_binding_name(i)
-                shape, dtype, is_input = e.get_binding_shape(i), trt.nptype(e.get_binding_dtype(i)), e.binding_is_input(i)
-            host = self.cuda.host([int(d) for d in shape], dtype)
-            dev = self.cuda.alloc(host.nbytes)
-            self.bindings.append(int(dev))
-            if self.tensor_api:
-                self.context.set_tensor_address(name, int(dev))
-            (self.inputs if is_input else self.outputs).append((host, dev))
-        self.batch = int(self.inputs[0][0].shape[0])
-
-    def build(self, logger, onnx_path, engine_path, precision, bundle):
-        trt = self.trt
-        builder = trt.Builder(logger)
-        flags = 0
-        if int(self.version.split(".")[0]) < 10:  # explicit batch is the only mode (and the flag deprecated) in 10
-            flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-        network = builder.create_network(flags)
-        parser = trt.OnnxParser(network, logger)
-        with open(onnx_path, "rb") as f:
-            if not parser.parse(f.read()):
-                raise RuntimeError("TensorRT cannot parse the ONNX: " + "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)))
-        config = builder.create_builder_config()
-        workspace = int(bundle["target"].get("workspace_mb") or 256) << 20
-        if hasattr(config, "set_memory_pool_limit"):  # >= 8.4
-            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
+        shipped = model.get("engine") or {}
+        if shipped.get("tensorrt_version") == self.version and not rebuild:
+            engine_path = os.path.join(HERE, shipped["file"])
+            self.notes.append("engine shipped in the bundle (built with TensorRT %s on the host)" % self.version)
         else:
-            config.max_workspace_size = workspace
-        if precision == "fp16":
-            if not getattr(builder, "platform_has_fast_fp16", True):
-                self.notes.append("this GPU has no fast fp16; TensorRT may fall back to fp32 kernels")
-            config.set_flag(trt.BuilderFlag.FP16)
-        elif precision == "int8":
-            calib = os.path.join(os.path.dirname(onnx_path), "calibration.npy")
-            if not os.path.isfile(calib):
-                raise RuntimeError("int8 needs calibration.npy beside the model")
-            config.set_flag(trt.BuilderFlag.INT8)
-            config.int8_calibrator = make_calibrator(trt, self.cuda, np.load(calib), engine_path + ".calib")
-        cache_path = os.path.join(HERE, "timing.cache")
-        blob = b""
-        if os.path.isfile(cache_path):
-            with open(cache_path, "rb") as f:
-                blob = f.read()
-        config.set_timing_cache(config.create_timing_cache(blob), False)
-        t0 = time.perf_counter()
-        serialized = builder.build_serialized_network(network, config)
-        self.build_s = round(time.perf_counter() - t0, 2)
-        if serialized is None:
-            raise RuntimeError("TensorRT failed to build the engine (see the log above)")
-        write_atomic(engine_path, bytes(serialized))
-        write_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
-        self.notes.append("engine built here in %.1f s (%s); timing cache saved to timing.cache" % (self.build_s, precision))
+            if shipped:
+                self.notes.append("shipped engine not used: built with TensorRT %s, this device has %s"
+                                  % (shipped.get("tensorrt_version"), self.version))
+            if rebuild or not os.path.isfile(engine_path):
+                self.build(td, logger, onnx_file(path), engine_path, precision, bundle)
+        self.session = td.Session(self.api, logger, td.read_bytes(engine_path), engine_path)
+        self.engine_file = os.path.relpath(engine_path, HERE)
+        self.batch = self.session.batch
+
+    def build(self, td, logger, onnx_path, engine_path, precision, bundle):
+        workspace = int(bundle["target"].get("workspace_mb") or 256) << 20
+        cache_path = os.path.join(HERE, td.cache_name(self.version))
+        blob = td.read_bytes(cache_path) if os.path.isfile(cache_path) else b""
+        engine, cache, notes, self.build_s = td.build_serialized(self.api, logger, td.read_bytes(onnx_path), precision, workspace, blob)
+        write_atomic(engine_path, engine)
+        write_atomic(cache_path, cache)
+        self.notes += notes + ["engine built here from %s in %.1f s (%s); timing cache saved to %s"
+                               % (os.path.basename(onnx_path), self.build_s, precision, os.path.basename(cache_path))]
 
     def feed(self, x):
-        host, dev = self.inputs[0]
-        host[...] = x.astype(host.dtype)
-        self.cuda.htod(dev, host)
-        self.cuda.sync()
+        self.session.feed(x)
 
     def invoke(self):
-        if self.tensor_api:
-            self.context.execute_async_v3(self.cuda.handle)
-        else:
-            self.context.execute_async_v2(bindings=self.bindings, stream_handle=self.cuda.handle)
-        self.cuda.sync()
+        self.session.invoke()
 
     def fetch(self):
-        host, dev = self.outputs[0]
-        self.cuda.dtoh(host, dev)
-        self.cuda.sync()
-        return np.array(host, dtype=np.float32)
+        return self.session.fetch()
 
 
-def make_calibrator(trt, cuda, data, cache_path, batch=32):
-    class Calibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.i = 0
-            self.host = cuda.host((batch,) + data.shape[1:], np.float32)
-            self.dev = cuda.alloc(self.host.nbytes)
-
-        def get_batch_size(self):
-            return batch
-
-        def get_batch(self, names):
-            if self.i + batch > len(data):
-                return None
-            self.host[...] = data[self.i:self.i + batch]
-            self.i += batch
-            cuda.htod(self.dev, self.host)
-            cuda.sync()
-            return [int(self.dev)]
-
-        def read_calibration_cache(self):
-            if os.path.isfile(cache_path):
-                with open(cache_path, "rb") as f:
-                    return f.read()
-            return None
-
-        def write_calibration_cache(self, cache):
-            write_atomic(cache_path, bytes(cache))
-
-    return Calibrator()
+def onnx_file(path):
+    """The ONNX of a model: its file, or model.onnx beside it (older bundles built on a host with TensorRT recorded model.engine)."""
+    return path if path.endswith(".onnx") else os.path.join(os.path.dirname(path), "model.onnx")
 
 
 def open_backend(model, manifest, choice, threads, rebuild):
@@ -321,8 +194,7 @@ def open_backend(model, manifest, choice, threads, rebuild):
     for name in names:
         try:
             if name == "onnxruntime":
-                onnx = path if path.endswith(".onnx") else os.path.join(os.path.dirname(path), "model.onnx")
-                return OrtBackend(model, onnx, threads, manifest), missing
+                return OrtBackend(model, onnx_file(path), threads, manifest), missing
             if name in ("tflite_runtime", "ai_edge_litert"):
                 return TfliteBackend(model, path, threads, manifest, name), missing
             if name == "tensorrt":
@@ -495,7 +367,7 @@ def main(argv=None):
         except Exception as e:
             errors += 1
             entry = {"id": model["id"], "role": model["role"], "config": model["config"], "error": "%s: %s" % (type(e).__name__, e),
-                     "traceback": None if isinstance(e, Missing) else traceback.format_exc()}
+                     "traceback": None if isinstance(e, Missing) or getattr(e, "quiet", False) else traceback.format_exc()}
             sys.stderr.write("  not measured: %s\n" % entry["error"])
         results["models"].append(entry)
     results["clocks_after"] = clocks()
