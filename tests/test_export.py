@@ -346,3 +346,19 @@ def test_a_new_format_is_one_exporter_and_one_registration(trained, spec, data, 
     result = export(trained, spec, data, Target("t", "copy", "fp32", Tolerances(max_abs_diff=1e-4)), tmp_path)
     assert result.passed and result.artifact == tmp_path / "model.copy" and result.report.notes == ("copied",)
     assert result.report.runtime == "onnxruntime via the copy format" and set(result.report.tools) == {"torch"}
+
+
+def test_cli_exports_tensorrt_int8_end_to_end_on_a_trained_digits_manifold(tiny_run, tmp_path):
+    """`metaforge export --format tensorrt --precision int8` on a CPU host: QDQ ONNX calibrated and gated here."""
+    pytest.importorskip("onnxruntime")
+    path, _, _ = tiny_run
+    out = tmp_path / "trt"
+    code = run_cli(["export", "--manifold", str(path), "--config", "w=8,16,32 d=2,2,2", "--format", "tensorrt",
+                    "--precision", "int8", "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["passed"] and not report["complete"]  # the engine checks did not run here
+    assert (report["target"], report["precision"], report["runtime"]) == ("tensorrt-int8", "int8", "onnxruntime (prepared ONNX)")
+    assert report["accuracy"]["ratio"] >= 0.99 and report["parity"]["top1_agreement"] >= 0.97
+    assert report["n_samples"] == 359 and report["calibration"]["split"] == "train"
+    script = (out / "build_engine.sh").read_text()
+    assert "--int8" in script and "--calib" not in script and sorted(p.name for p in out.iterdir()) == ["build_engine.sh", "model.onnx", "report.json"]
