@@ -189,6 +189,26 @@ def test_onnx_int8_is_qdq_with_zero_points_0_and_measured_in_onnxruntime(trained
     assert report["passed"] and report["precision"] == "int8" and report["artifact"]["inputs"][0]["dtype"] == "float32"
 
 
+def test_qdq_check_rejects_float_weights_and_nonzero_zero_points(trained, spec, data, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from metaforge.export.onnx import export_onnx, export_precision_onnx
+    from metaforge.export.qdq import qdq_check
+
+    export_onnx(trained, spec, tmp_path / "fp32.onnx", 17, None)
+    assert qdq_check(tmp_path / "fp32.onnx").status == "fail"  # no Q/DQ, weights in float
+    calib = data.norm.apply(data.calibration.images[:70])
+    _, checks, notes = export_precision_onnx(trained, spec, tmp_path / "q.onnx", 17, None, "int8", calib)
+    assert [c.status for c in checks] == ["pass", "pass"] and "on 70 training samples" in notes[0]  # a partial last batch counts
+    proto = onnx.load(str(tmp_path / "q.onnx"))
+    zp = next(t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("zero_point"))
+    zp.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(zp) + 3, zp.name))
+    onnx.save(proto, str(tmp_path / "asym.onnx"))
+    bad = qdq_check(tmp_path / "asym.onnx")
+    assert bad.status == "fail" and "zero point not int8 0" in bad.detail
+
+
 def test_tensorrt_int8_is_the_qdq_onnx_gated_here_and_its_script_never_calibrates(trained, spec, data, tmp_path):
     pytest.importorskip("onnxruntime")
     report = export(trained, spec, data, load_target("tensorrt-int8"), tmp_path).report.to_dict()

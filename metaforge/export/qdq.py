@@ -39,8 +39,12 @@ class QdqConfig:
 class _Reader:
     """``CalibrationDataReader`` over normalised training images, in the file's batch size."""
 
-    def __init__(self, name: str, images: np.ndarray, batch: int):
-        self._batches = iter([images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)] or [images])
+    def __init__(self, name: str, images: np.ndarray, batch: int, fixed: bool):
+        pieces = [images[i : i + batch] for i in range(0, len(images), batch)]
+        if fixed:  # a fixed-batch file takes whole batches only
+            pieces = [b for b in pieces if len(b) == batch]
+        self.samples = sum(len(b) for b in pieces)
+        self._batches = iter(pieces)
         self._name = name
 
     def get_next(self):
@@ -64,7 +68,9 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calibration: np.nd
 
     name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
     images = np.ascontiguousarray(calibration, dtype=np.float32)
-    reader = _Reader(name, images, fixed_batch or min(cfg.batch, len(images)))
+    reader = _Reader(name, images, fixed_batch or cfg.batch, fixed_batch is not None)
+    if reader.samples == 0:
+        raise ExportError(f"int8 calibration needs at least {fixed_batch} training samples (the file's batch size)")
     try:
         with quiet():  # ORT logs a pre-processing hint per call: not actionable here
             quantize_static(
@@ -77,7 +83,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calibration: np.nd
     except Exception as e:  # ORT raises many types; report one line
         raise ExportError(f"onnxruntime quantize_static failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     kind = ("per-channel" if cfg.per_channel else "per-tensor") + (" 7-bit" if cfg.seven_bit_weights else "")
-    return (f"int8: QDQ ONNX calibrated by onnxruntime quantize_static ({cfg.method}) on {len(images)} training samples; "
+    return (f"int8: QDQ ONNX calibrated by onnxruntime quantize_static ({cfg.method}) on {reader.samples} training samples; "
             f"symmetric int8, zero point 0, {kind} weights, per-tensor activations")
 
 
