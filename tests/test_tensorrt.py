@@ -109,3 +109,7 @@ def test_shipped_tensorrt_targets_cover_8_10_and_11():
     assert (picked.name, picked.tensorrt_version, picked.precision) == ("tensorrt-int8", "8.2", "int8")
     assert "int8" in picked.fast_precisions
     assert resolve_target(None, "onnx", "int8").name == "onnx-int8"
+    # a profile's target changes precision on its own TensorRT version, keeping what the device runs fast
+    assert resolve_target(load_target("tensorrt10-fp16"), None, "int8").name == "tensorrt10-int8"
+    nano = resolve_target(load_target("tensorrt-fp16"), None, "int8")
+    assert (nano.name, nano.tensorrt_version, nano.fast_precisions) == ("tensorrt-int8", "8.2", ("fp32", "fp16"))
