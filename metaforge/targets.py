@@ -118,8 +118,21 @@ def resolve_target(base: Target | None, fmt: str | None, precision: str | None) 
         raise TargetError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if base is not None and (base.format, base.precision) == (fmt, precision):
         return base
+    if base is not None and base.format == fmt:  # the same device: its TensorRT version and fast precisions stay
+        shipped = _shipped_like(fmt, precision, base.tensorrt_version)
+        if shipped is not None:
+            return dataclasses.replace(shipped, fast_precisions=base.fast_precisions)
+        return dataclasses.replace(base, precision=precision, name=f"{base.name}@{precision}")
     if f"{fmt}-{precision}" in list_targets():
         return default_target(fmt, precision)
-    if base is not None and base.format == fmt:
-        return dataclasses.replace(base, precision=precision, name=f"{base.name}@{precision}")
     raise TargetError(f"no target for {fmt} {precision}; shipped targets: {', '.join(list_targets())}")
+
+
+def _shipped_like(fmt: str, precision: str, tensorrt_version: str | None) -> Target | None:
+    """The shipped target for ``fmt``/``precision`` on the same TensorRT version (None: not tensorrt)."""
+    preferred = f"{fmt}-{precision}"
+    for name in sorted(list_targets(), key=lambda n: n != preferred):
+        t = load_target(name)
+        if (t.format, t.precision, t.tensorrt_version) == (fmt, precision, tensorrt_version):
+            return t
+    return None

@@ -161,6 +161,96 @@ def test_tensorrt_prepare_without_engine_reports_not_run(trained, spec, data, tm
     assert "trtexec" in command and "--fp16" in command and "model.onnx" in command
 
 
+def _qdq_zero_points(path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: t for t in graph.initializer}
+    qdq = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    return qdq, [inits[n.input[2]] for n in qdq], numpy_helper
+
+
+def test_onnx_int8_is_qdq_with_zero_points_0_and_measured_in_onnxruntime(trained, spec, data, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    target = load_target("onnx-int8")
+    report = export(trained, spec, data, target, tmp_path).report.to_dict()
+    qdq, zero_points, numpy_helper = _qdq_zero_points(tmp_path / "model.onnx")
+    assert len(qdq) >= 10 and {n.op_type for n in qdq} == {"QuantizeLinear", "DequantizeLinear"}
+    assert all(z.data_type == 3 and not numpy_helper.to_array(z).any() for z in zero_points)  # int8, all 0
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": data.norm.apply(data.heldout.images[:2]).numpy()})[0].shape == (2, 10)
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["onnx.qdq"] == "pass" and status["accuracy.ratio"] == "pass" and status["parity.top1_agreement"] == "pass"
+    acc = report["accuracy"]
+    assert acc["reference"] > 0.8 and acc["artifact"] >= 0.99 * acc["reference"]
+    assert report["parity"]["top1_agreement"] >= 0.97 and report["n_samples"] == len(data.heldout)
+    assert report["calibration"] == {"samples": target.calibration_samples, "split": "train", "seed": 0}
+    assert report["passed"] and report["precision"] == "int8" and report["artifact"]["inputs"][0]["dtype"] == "float32"
+
+
+def test_qdq_check_rejects_float_weights_and_nonzero_zero_points(trained, spec, data, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from metaforge.export.onnx import export_onnx, export_precision_onnx
+    from metaforge.export.qdq import qdq_check
+
+    export_onnx(trained, spec, tmp_path / "fp32.onnx", 17, None)
+    assert qdq_check(tmp_path / "fp32.onnx").status == "fail"  # no Q/DQ, weights in float
+    calib = data.norm.apply(data.calibration.images[:70])
+    _, checks, notes = export_precision_onnx(trained, spec, tmp_path / "q.onnx", 17, None, "int8", calib)
+    assert [c.status for c in checks] == ["pass", "pass"] and "on 70 training samples" in notes[0]  # a partial last batch counts
+    proto = onnx.load(str(tmp_path / "q.onnx"))
+    zp = next(t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("zero_point"))
+    zp.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(zp) + 3, zp.name))
+    onnx.save(proto, str(tmp_path / "asym.onnx"))
+    bad = qdq_check(tmp_path / "asym.onnx")
+    assert bad.status == "fail" and "zero point not int8 0" in bad.detail
+
+
+def test_tensorrt_int8_is_the_qdq_onnx_gated_here_and_its_script_never_calibrates(trained, spec, data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    report = export(trained, spec, data, load_target("tensorrt-int8"), tmp_path).report.to_dict()
+    script = (tmp_path / "build_engine.sh").read_text()
+    assert "--int8" in script and "--calib" not in script and not (tmp_path / "calibration.npy").exists()
+    qdq, zero_points, numpy_helper = _qdq_zero_points(tmp_path / "model.onnx")
+    assert qdq and all(not numpy_helper.to_array(z).any() for z in zero_points)
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["tensorrt.ops"] == "pass" and status["tensorrt.opset"] == "pass" and status["onnx.qdq"] == "pass"
+    assert status["accuracy.ratio"] == "pass" and report["passed"]
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert status["tensorrt.engine"] == "not-run" and not report["complete"]  # never reported as passed
+
+
+def test_fp16_onnx_is_float16_and_gated_against_pytorch(trained, spec, data, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    target = load_target("tensorrt-fp16")
+    report = export(trained, spec, data, target, tmp_path).report.to_dict()
+    graph = onnx.load(str(tmp_path / "model.onnx")).graph
+    assert graph.initializer and all(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer if t.data_type in (1, 10))
+    assert [i["dtype"] for i in report["artifact"]["inputs"] + report["artifact"]["outputs"]] == ["float32", "float32"]
+    assert {c["name"]: c["status"] for c in report["checks"]}["onnx.fp16"] == "pass"
+    assert report["parity"]["max_abs_diff"] <= target.tolerances.max_abs_diff == 5e-2  # the stated tolerance
+    assert report["parity"]["top1_agreement"] >= 0.99 and report["passed"]
+    assert "--fp16" in (tmp_path / "build_engine.sh").read_text()
+
+
+@pytest.mark.parametrize("name", ["tensorrt10-fp16", "tensorrt11-int8"])
+def test_tensorrt_10_and_11_targets_export(trained, spec, data, tmp_path, name):
+    """Every TensorRT 10 export failed while only an 8.2 op table existed."""
+    pytest.importorskip("onnxruntime")
+    report = export(trained, spec, data, load_target(name), tmp_path).report.to_dict()
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["tensorrt.ops"] == "pass" and status["tensorrt.opset"] == "pass" and report["passed"]
+    script = (tmp_path / "build_engine.sh").read_text()
+    assert "--memPoolSize=workspace:256" in script and "256M" not in script and "--calib" not in script
+    if name.startswith("tensorrt11"):
+        assert "--int8" not in script and "--fp16" not in script  # strongly typed: precision from the ONNX
+
+
 def test_int8_on_jetson_nano_needs_allow_fallback(trained, spec, data, tmp_path):
     from metaforge.export.pipeline import export_model
     from metaforge.targets import resolve_target
@@ -216,7 +306,7 @@ def test_cli_export_exit_codes(manifold_file, tmp_path):
     tight.write_text("name: tight\nformat: onnx\nprecision: fp32\ntolerances:\n  max_abs_diff: 0\n  sqnr_db: 1000\n")
     assert run_cli([*args, "--target", str(tight), "--out", str(tmp_path / "tight")]) == 2
     assert json.loads((tmp_path / "tight" / "report.json").read_text())["passed"] is False
-    assert run_cli([*args, "--precision", "int8", "--out", str(tmp_path / "bad")]) in (2, 4)  # no onnx-int8 target
+    assert run_cli([*args, "--precision", "fp16", "--out", str(tmp_path / "bad")]) in (2, 4)  # no onnx-fp16 target
 
 
 def test_report_parity_math():
@@ -276,3 +366,19 @@ def test_a_new_format_is_one_exporter_and_one_registration(trained, spec, data, 
     result = export(trained, spec, data, Target("t", "copy", "fp32", Tolerances(max_abs_diff=1e-4)), tmp_path)
     assert result.passed and result.artifact == tmp_path / "model.copy" and result.report.notes == ("copied",)
     assert result.report.runtime == "onnxruntime via the copy format" and set(result.report.tools) == {"torch"}
+
+
+def test_cli_exports_tensorrt_int8_end_to_end_on_a_trained_digits_manifold(tiny_run, tmp_path):
+    """`metaforge export --format tensorrt --precision int8` on a CPU host: QDQ ONNX calibrated and gated here."""
+    pytest.importorskip("onnxruntime")
+    path, _, _ = tiny_run
+    out = tmp_path / "trt"
+    code = run_cli(["export", "--manifold", str(path), "--config", "w=8,16,32 d=2,2,2", "--format", "tensorrt",
+                    "--precision", "int8", "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["passed"] and not report["complete"]  # the engine checks did not run here
+    assert (report["target"], report["precision"], report["runtime"]) == ("tensorrt-int8", "int8", "onnxruntime (prepared ONNX)")
+    assert report["accuracy"]["ratio"] >= 0.99 and report["parity"]["top1_agreement"] >= 0.97
+    assert report["n_samples"] == 359 and report["calibration"]["split"] == "train"
+    script = (out / "build_engine.sh").read_text()
+    assert "--int8" in script and "--calib" not in script and sorted(p.name for p in out.iterdir()) == ["build_engine.sh", "model.onnx", "report.json"]

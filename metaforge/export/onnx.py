@@ -47,7 +47,13 @@ def onnx_bytes(model: nn.Module, spec: ModelSpec, opset: int, batch: int | None)
     """The serialised, checked ONNX model with ``spec``'s metadata."""
     import onnx
 
-    proto = onnx.load_from_string(torchscript_onnx(model, spec.input_shape, opset, batch))
+    return _stamped(onnx.load_from_string(torchscript_onnx(model, spec.input_shape, opset, batch)), spec)
+
+
+def _stamped(proto, spec: ModelSpec) -> bytes:
+    """``proto`` with ``spec``'s metadata, checked and serialised deterministically."""
+    import onnx
+
     proto.doc_string = f"metaforge export: {spec.config}" if spec.config else "metaforge export"
     del proto.metadata_props[:]
     for key, value in sorted(spec.metadata().items()):
@@ -66,16 +72,51 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int,
     return describe_onnx(path, "fp32", batch)
 
 
+def export_precision_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int, batch: int | None,
+                          precision: str, calibration: torch.Tensor | None) -> tuple[Artifact, list[Check], list[str]]:
+    """The ONNX that carries ``precision`` itself (fp32; fp16 tensors; int8 Q/DQ calibrated on ``calibration``).
+
+    Shared by the ``onnx`` and ``tensorrt`` formats: TensorRT 11 takes its precision from the file
+    only, and the same file runs in ONNX Runtime, where its parity is measured."""
+    from metaforge.export.fp16 import fp16_check, to_fp16
+    from metaforge.export.qdq import qdq_check, quantize_qdq
+
+    path = Path(path)
+    checked = Check("onnx.checker", "pass", f"full check at opset {opset}")
+    if precision == "fp32":
+        return export_onnx(model, spec, path, opset, batch), [checked], []
+    if precision not in ("fp16", "int8"):
+        raise ExportError(f"no ONNX writer for precision {precision!r}; choose fp32, fp16 or int8")
+    import onnx
+
+    fp32 = path.with_name(f".{path.stem}.fp32.onnx")  # the exporter's own file, converted, then removed
+    export_onnx(model, spec, fp32, opset, batch)
+    notes: list[str] = []
+    try:
+        def convert(tmp: Path) -> None:
+            if precision == "int8":
+                images = calibration.numpy() if calibration is not None else None
+                notes.append(quantize_qdq(fp32, tmp, images, batch))
+            else:
+                notes.append(to_fp16(fp32, tmp))
+            tmp.write_bytes(_stamped(onnx.load(str(tmp)), spec))
+
+        atomic_write(path, convert)
+    finally:
+        fp32.unlink(missing_ok=True)
+    check = qdq_check(path) if precision == "int8" else fp16_check(path)
+    return describe_onnx(path, precision, batch), [checked, check], notes
+
+
 class OnnxExporter:
-    """Format ``onnx``: fp32 only (int8 and fp16 belong to the tflite and tensorrt targets)."""
+    """Format ``onnx``: fp32, fp16 (float16 tensors) or int8 (Q/DQ calibrated on training samples)."""
 
     tools = ("torch", "onnx", "onnxruntime")
 
     def export(self, model: nn.Module, spec: ModelSpec, target: Target, out_dir: Path, calibration) -> Exported:
-        if target.precision != "fp32":
-            raise ExportError(f"ONNX export writes fp32 only; for {target.precision} use --format tflite or tensorrt")
-        artifact = export_onnx(model, spec, Path(out_dir) / "model.onnx", target.opset, target.fixed_batch)
-        return Exported(artifact, (Check("onnx.checker", "pass", f"full check at opset {target.opset}"),))
+        artifact, checks, notes = export_precision_onnx(model, spec, Path(out_dir) / "model.onnx", target.opset,
+                                                        target.fixed_batch, target.precision, calibration)
+        return Exported(artifact, tuple(checks), tuple(notes))
 
 
 def describe_onnx(path: str | Path, precision: str, batch: int | None) -> Artifact:

@@ -1,10 +1,12 @@
 """ONNX prepared for a device's TensorRT version, checked on CPU; an engine only where TensorRT and a GPU are.
 
-On any machine: the ONNX is written at the target's opset and fixed batch; its opset and every op
-are checked against the versioned table ``trt_ops.yaml``; polygraphy lints it when installed; the
-exact ``trtexec`` command for the device goes to ``build_engine.sh``. With ``tensorrt`` importable
-and a CUDA GPU present the engine is built (timing cache saved; int8 with an entropy calibrator on
-training samples) and run for the same checks; otherwise engine checks are ``not-run``.
+On any machine: the ONNX is written at the target's opset and fixed batch, carrying its precision
+itself (fp16 tensors, or int8 Q/DQ nodes calibrated here on training samples: explicit
+quantisation, the only int8 TensorRT 11 has); its opset and every op are checked against the
+versioned table ``trt_ops.yaml``; polygraphy lints it when installed; the exact ``trtexec``
+command for the device's version goes to ``build_engine.sh`` (never a calibration run there).
+With ``tensorrt`` importable and a CUDA GPU present the engine is built and run for the same
+checks; otherwise engine checks are ``not-run``.
 """
 
 from __future__ import annotations
@@ -16,32 +18,43 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from metaforge.export import INPUT_NAME, ExportError, ModelSpec
 from metaforge.export.gates import Check
-from metaforge.io import atomic_write, atomic_write_text
+from metaforge.io import atomic_write_text
 from metaforge.targets import Target
 
 OPS_TABLE = Path(__file__).with_name("trt_ops.yaml")
+_PRECISION_NOTE = {"fp32": "float32 tensors", "fp16": "float16 tensors, float32 input and output",
+                   "int8": "Q/DQ nodes whose scales metaforge calibrated on training samples: nothing is calibrated on the device"}
 
 
 @lru_cache(maxsize=None)
 def _table() -> dict:
     import yaml
 
-    return yaml.safe_load(OPS_TABLE.read_text())["versions"]
+    versions = yaml.safe_load(OPS_TABLE.read_text())["versions"]
+    for entry in versions.values():  # `extends`: another entry's lists, changed by `added` / `removed`
+        if "extends" in entry:
+            base = versions[entry["extends"]]
+            removed = set(entry.get("removed", []))
+            entry.setdefault("supported", [op for op in [*base["supported"], *entry.get("added", [])] if op not in removed])
+            entry.setdefault("unsupported", [op for op in [*base["unsupported"], *removed] if op not in entry["supported"]])
+            entry.setdefault("restrictions", base.get("restrictions", {}))
+    return versions
 
 
 def op_table(version: str) -> dict:
-    """The op-support entry of a TensorRT version ("8.2.1" uses the "8.2" table)."""
+    """The op-support entry of a TensorRT version: as written, then major.minor, then major ("10.3" uses "10")."""
     versions = _table()
     for key in (version, ".".join(version.split(".")[:2]), version.split(".")[0]):
         if key in versions:
             return versions[key]
-    raise ExportError(f"no ONNX op-support table for TensorRT {version} in {OPS_TABLE}; known: {', '.join(versions)} (add one)")
+    known = ", ".join(k if "." in k else f"{k}.x" for k in versions)
+    raise ExportError(f"TensorRT {version or '(none)'} is not supported: supported versions are {known}; "
+                      f"set the target's tensorrt_version to one of them (or add a table to {OPS_TABLE.name})")
 
 
 def op_support_checks(onnx_path: str | Path, version: str) -> list[Check]:
@@ -89,41 +102,60 @@ def polygraphy_lint(onnx_path: str | Path) -> Check:
     return Check("tensorrt.polygraphy_lint", "pass" if ok else "fail", detail)
 
 
+def version_tuple(version: str) -> tuple[int, int]:
+    """(major, minor) of a TensorRT version string that has an op table ("8.2.1" -> (8, 2))."""
+    op_table(version)  # an unknown version is the one-line error that names the supported ones
+    parts = (version.split(".") + ["0"])[:2]
+    return int(parts[0]), int(parts[1])
+
+
+def trtexec_flags(target: Target) -> list[str]:
+    """Workspace and precision flags of ``trtexec`` for the target's TensorRT version.
+
+    Workspace: ``--workspace=N`` (MiB) before 8.4; ``--memPoolSize=workspace:N`` from 8.4, where a bare
+    N is MiB in every parser since (10.0's reads a unit suffix wrongly: ``workspace:256M`` is ~256 TiB
+    there, so no suffix is ever written). Precision: the ONNX carries it; 8.x/10.x are weakly typed and
+    need ``--fp16`` / ``--int8`` to run fp16 kernels / honour the Q/DQ scales; 11 is strongly typed
+    and has no precision flags. Never ``--calib``: int8 scales come from the Q/DQ nodes calibrated on
+    training samples, never from a device-side calibration run.
+    """
+    major, minor = version_tuple(target.tensorrt_version or "")
+    flags = [f"--workspace={target.workspace_mb}" if (major, minor) < (8, 4) else f"--memPoolSize=workspace:{target.workspace_mb}"]
+    if major < 11 and target.precision in ("fp16", "int8"):
+        flags.append(f"--{target.precision}")
+    return flags
+
+
 def trtexec_command(target: Target, onnx_name: str, shape: tuple[int, ...], dynamic: bool = False) -> str:
     """The exact command that builds the engine on the device (trtexec ships with TensorRT)."""
-    major_minor = tuple(int(v) for v in (target.tensorrt_version or "8.2").split(".")[:2] + ["0"])[:2]
-    workspace = (f"--workspace={target.workspace_mb}" if major_minor < (8, 4)
-                 else f"--memPoolSize=workspace:{target.workspace_mb}M")
-    parts = ["trtexec", f"--onnx={onnx_name}", "--saveEngine=model.engine", workspace, "--timingCacheFile=timing.cache"]
+    parts = ["trtexec", f"--onnx={onnx_name}", "--saveEngine=model.engine", "--timingCacheFile=timing.cache"]
     if dynamic:  # a fixed-batch ONNX carries its shapes; trtexec wants --shapes only for dynamic ones
         parts.append(f"--shapes={INPUT_NAME}:{'x'.join(map(str, shape))}")
-    if target.precision == "fp16":
-        parts.append("--fp16")
-    if target.precision == "int8":
-        parts += ["--int8", "--calib=calibration.cache"]
-    return " ".join(parts)
+    return " ".join(parts + trtexec_flags(target))
 
 
 def prepare_tensorrt(model: nn.Module, spec: ModelSpec, target: Target, out_dir: str | Path,
                      calibration: torch.Tensor | None, notes: list[str]):
     """Write the prepared ONNX and build script; returns (artifact, checks, engine runner or None)."""
-    from metaforge.export.onnx import export_onnx
+    from metaforge.export.onnx import export_precision_onnx
 
     out_dir = Path(out_dir)
     batch = target.fixed_batch or 1
-    artifact = export_onnx(model, spec, out_dir / "model.onnx", target.opset, batch)
+    version = target.tensorrt_version or ""
+    version_tuple(version)  # before any work: an unknown version is one line naming the supported ones
+    artifact, checks, precision_notes = export_precision_onnx(model, spec, out_dir / "model.onnx", target.opset, batch,
+                                                              target.precision, calibration)
+    notes += precision_notes
     artifact.format, artifact.precision = "tensorrt", target.precision
-    checks = op_support_checks(artifact.path, target.tensorrt_version or "")
+    checks += op_support_checks(artifact.path, version)
     checks.append(polygraphy_lint(artifact.path))
     shape = (batch, *spec.input_shape)
     command = trtexec_command(target, "model.onnx", shape)
-    script = (f"#!/bin/sh\n# Build the {target.precision} engine on the device itself (TensorRT {target.tensorrt_version}):\n"
-              f"# engines are specific to the GPU and the TensorRT version.\nset -e\ncd \"$(dirname \"$0\")\"\n{command}\n")
+    notes.append(f"TensorRT {version} build command (build_engine.sh): {command}")
+    script = (f"#!/bin/sh\n# Build the {target.precision} engine on the device itself (TensorRT {version}):\n"
+              f"# engines are specific to the GPU and the TensorRT version. The precision is in model.onnx\n"
+              f"# ({_PRECISION_NOTE[target.precision]}).\nset -e\ncd \"$(dirname \"$0\")\"\n{command}\n")
     atomic_write_text(out_dir / "build_engine.sh", script)
-    if calibration is not None:
-        data = calibration.numpy().astype(np.float32)
-        atomic_write(out_dir / "calibration.npy", lambda p: p.write_bytes(_npy_bytes(data)))
-        notes.append(f"int8: {len(data)} training samples saved to calibration.npy for the device's calibrator")
     reason = engine_unavailable()
     if reason:
         checks.append(Check("tensorrt.engine", "not-run", f"{reason}; build on the device with build_engine.sh"))
@@ -148,14 +180,6 @@ def engine_unavailable() -> str:
     if not torch.cuda.is_available():
         return "no CUDA GPU here"
     return ""
-
-
-def _npy_bytes(a: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, a, allow_pickle=False)
-    return buf.getvalue()
 
 
 class TensorrtExporter:
