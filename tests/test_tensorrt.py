@@ -64,22 +64,25 @@ def test_unknown_tensorrt_version_is_one_line_naming_the_supported_ones(version)
         trtexec_command(target, "model.onnx", (1, 1, 8, 8))
 
 
-BASE = "trtexec --onnx=model.onnx --saveEngine=model.engine --timingCacheFile=timing.cache"
+def _base(version: str) -> str:
+    return f"trtexec --onnx=model.onnx --saveEngine=model.engine --timingCacheFile=timing.trt{version}.cache"
+
+
 COMMANDS = {
-    ("tensorrt-fp32", None): f"{BASE} --workspace=256",
-    ("tensorrt-fp16", None): f"{BASE} --workspace=256 --fp16",
-    ("tensorrt-int8", None): f"{BASE} --workspace=256 --int8",
-    ("tensorrt10-fp16", None): f"{BASE} --memPoolSize=workspace:256 --fp16",
-    ("tensorrt10-int8", None): f"{BASE} --memPoolSize=workspace:256 --int8",
-    ("tensorrt10-fp16", "fp32"): f"{BASE} --memPoolSize=workspace:256",
-    ("tensorrt11-fp16", None): f"{BASE} --memPoolSize=workspace:256",
-    ("tensorrt11-int8", None): f"{BASE} --memPoolSize=workspace:256",
+    ("tensorrt-fp32", None): f"{_base('8.2')} --workspace=256",
+    ("tensorrt-fp16", None): f"{_base('8.2')} --workspace=256 --fp16",
+    ("tensorrt-int8", None): f"{_base('8.2')} --workspace=256 --int8",
+    ("tensorrt10-fp16", None): f"{_base('10')} --memPoolSize=workspace:256 --fp16",
+    ("tensorrt10-int8", None): f"{_base('10')} --memPoolSize=workspace:256 --int8",
+    ("tensorrt10-fp16", "fp32"): f"{_base('10')} --memPoolSize=workspace:256",
+    ("tensorrt11-fp16", None): f"{_base('11')} --memPoolSize=workspace:256",
+    ("tensorrt11-int8", None): f"{_base('11')} --memPoolSize=workspace:256",
 }
 
 
 @pytest.mark.parametrize("name,precision", list(COMMANDS))
 def test_trtexec_command_per_version(name, precision):
-    """Exact lines: 8.2 --workspace (MiB); 10/11 --memPoolSize with a bare MiB count (10.0 misreads an
+    """Exact lines: a timing cache per TensorRT version; 8.2 --workspace (MiB); 10/11 --memPoolSize with a bare MiB count (10.0 misreads an
     M suffix as ~TiB); --fp16/--int8 only before 11 (strongly typed); never a calibration run."""
     from metaforge.export.tensorrt import trtexec_command
 
@@ -96,7 +99,7 @@ def test_dynamic_shapes_flag_and_workspace_size_follow_the_target():
 
     target = dataclasses.replace(load_target("tensorrt11-int8"), workspace_mb=1024)
     assert trtexec_command(target, "m.onnx", (4, 1, 8, 8), dynamic=True) == (
-        "trtexec --onnx=m.onnx --saveEngine=model.engine --timingCacheFile=timing.cache --shapes=input:4x1x8x8 "
+        "trtexec --onnx=m.onnx --saveEngine=model.engine --timingCacheFile=timing.trt11.cache --shapes=input:4x1x8x8 "
         "--memPoolSize=workspace:1024")
 
 

@@ -234,7 +234,7 @@ def built_engine(folder: Path, release: str, monkeypatch, precision: str = "fp16
     onnx = folder / "models" / "pick" / "model.onnx"
     engine = onnx.with_name("model.engine")
     target = SimpleNamespace(precision=precision, workspace_mb=64)
-    build_engine(onnx, engine, target, calibration=None, cache_path=onnx.with_name("timing.cache"))
+    build_engine(onnx, engine, target, cache_path=onnx.with_name("timing.cache"))
     return engine
 
 

@@ -11,6 +11,7 @@ checks; otherwise engine checks are ``not-run``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -128,7 +129,9 @@ def trtexec_flags(target: Target) -> list[str]:
 
 def trtexec_command(target: Target, onnx_name: str, shape: tuple[int, ...], dynamic: bool = False) -> str:
     """The exact command that builds the engine on the device (trtexec ships with TensorRT)."""
-    parts = ["trtexec", f"--onnx={onnx_name}", "--saveEngine=model.engine", "--timingCacheFile=timing.cache"]
+    # a timing cache is only valid for the TensorRT version that wrote it: its name carries the target's
+    cache = f"timing.trt{target.tensorrt_version}.cache" if target.tensorrt_version else "timing.cache"
+    parts = ["trtexec", f"--onnx={onnx_name}", "--saveEngine=model.engine", f"--timingCacheFile={cache}"]
     if dynamic:  # a fixed-batch ONNX carries its shapes; trtexec wants --shapes only for dynamic ones
         parts.append(f"--shapes={INPUT_NAME}:{'x'.join(map(str, shape))}")
     return " ".join(parts + trtexec_flags(target))
@@ -164,7 +167,7 @@ def prepare_tensorrt(model: nn.Module, spec: ModelSpec, target: Target, out_dir:
     from metaforge.export.tensorrt_engine import build_engine, engine_runner
 
     engine_path = out_dir / "model.engine"
-    build_engine(Path(artifact.path), engine_path, target, calibration, out_dir / "timing.cache")
+    build_engine(Path(artifact.path), engine_path, target, out_dir / "timing.cache")
     checks.append(Check("tensorrt.engine", "pass", f"built {engine_path.name} ({target.precision}, workspace {target.workspace_mb} MB)"))
     checks.append(Check("tensorrt.engine_parity", "pass", "parity and accuracy below were measured on the engine"))
     artifact.path, artifact.notes = str(engine_path), artifact.notes + [f"prepared ONNX: {out_dir / 'model.onnx'}"]
@@ -179,6 +182,8 @@ def engine_unavailable() -> str:
         return "tensorrt is not installed here"
     if not torch.cuda.is_available():
         return "no CUDA GPU here"
+    if not any(importlib.util.find_spec(m) for m in ("pycuda", "cuda")):  # the engine's buffers (bundle/trt_device.py)
+        return "neither pycuda nor cuda-python is installed here (pip install cuda-python)"
     return ""
 
 

@@ -41,11 +41,10 @@ def engine_version(engine_path: Path) -> str | None:
         return None
 
 
-def build_engine(onnx_path: Path, engine_path: Path, target: Target, calibration=None, cache_path: Path | None = None) -> Path:
+def build_engine(onnx_path: Path, engine_path: Path, target: Target, cache_path: Path | None = None) -> Path:
     """Build ``engine_path`` from the ONNX; returns the timing cache written (its name carries the version).
 
-    ``calibration`` is ignored: int8 scales are in the QDQ ONNX, never computed on the GPU here (the
-    argument stays while export/tensorrt.py still passes it)."""
+    No calibration here: int8 scales are in the QDQ ONNX, calibrated on the host's training images."""
     api, logger = _api()
     cache = (cache_path or engine_path).with_name(td.cache_name(api.version))
     blob = cache.read_bytes() if cache.is_file() else b""
