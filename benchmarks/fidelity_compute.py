@@ -36,8 +36,8 @@ def compute_summary(timings: dict, full: str, progressive: bool) -> dict:
         out.update(manifold_cpu_s=round(total, 1), unit_cpu_s=round(unit, 1), manifold_units=round(total / unit, 3))
         if "shelf_units" in out:
             out["manifold_vs_shelf"] = round(out["manifold_units"] / out["shelf_units"], 3)
-    prune = [v["user_cpu_s"] for k, v in timings.items() if k.startswith("prune|")]
-    if prune and unit:
+    prune = [v["user_cpu_s"] for k, v in timings.items() if k.startswith("prune|") and v.get("done", True)]
+    if len(prune) == sum(k.startswith("prune|") for k in timings) and prune and unit:  # only a finished set
         out["prune_ft_units"] = round((sum(prune) + (base or unit)) / unit, 3)
         if "shelf_units" in out:
             out["prune_ft_vs_shelf"] = round(out["prune_ft_units"] / out["shelf_units"], 3)
