@@ -328,3 +328,30 @@ def test_device_modules_and_doubles_are_python36():
         pytest.skip("vermin is not installed")
     r = subprocess.run([vermin, "-t=3.6-", "--no-tips", "--violations", *map(str, files)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("target,release", [("tensorrt10-int8", "10"), ("tensorrt11-int8", "11"), ("tensorrt11-fp16", "11")])
+def test_api_conformance_bundles_for_tensorrt_10_and_11_run_on_their_release(tiny_run, tmp_path, target, release):
+    """A CPU host's bundle for a TensorRT 10 or 11 device (a profile naming that target): the QDQ or
+    fp16 ONNX ships as the model, and run.py drives that release's double end to end."""
+    import yaml
+
+    from metaforge.bundle.build import BundleOptions, build_bundle
+
+    prof = yaml.safe_load(Path("metaforge/shipped/profiles/jetson-nano.yaml").read_text())
+    prof.update(name="orin-test", description="a TensorRT 10/11 device", target=target)
+    (tmp_path / "orin.yaml").write_text(yaml.safe_dump(prof))
+    b = build_bundle(tiny_run[0], tmp_path / "orin.yaml", tmp_path / "bundle",
+                     options=BundleOptions(runs=200, max_evals=8, time_cap_s=30.0))
+    (entry,) = json.loads((b / "manifest.json").read_text())["models"]
+    onnx = b / entry["file"]
+    assert entry["file"].endswith("model.onnx") and "engine" not in entry
+    graph = __import__("onnx").load(str(onnx)).graph
+    assert ("QuantizeLinear" in {n.op_type for n in graph.node}) == target.endswith("int8")
+    if target.endswith("fp16"):  # TensorRT 11 takes the precision from the tensors: the weights must be float16
+        assert {t.data_type for t in graph.initializer if t.dims and len(t.dims) == 4} == {10}
+    proc, res, calls = run_double(b, release)
+    measured(proc, res, release, samples=359)
+    assert events(calls, "parse")[0]["ok"]
+    flags = [c["flag"] for c in events(calls, "set_flag")]
+    assert flags == (["INT8"] if release == "10" else [])  # 11 is strongly typed: the precision is the ONNX's
