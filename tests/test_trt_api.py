@@ -330,7 +330,7 @@ def test_device_modules_and_doubles_are_python36():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("target,release", [("tensorrt10-int8", "10"), ("tensorrt11-fp16", "11")]  # 11 int8: the hand-made bundle above)
+@pytest.mark.parametrize("target,release", [("tensorrt10-int8", "10"), ("tensorrt11-fp16", "11")])  # 11 int8: the hand-made bundles above
 def test_api_conformance_bundles_for_tensorrt_10_and_11_run_on_their_release(tiny_run, tmp_path, target, release):
     """A CPU host's bundle for a TensorRT 10 or 11 device (a profile naming that target): the QDQ or
     fp16 ONNX ships as the model, and run.py drives that release's double end to end."""
