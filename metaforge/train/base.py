@@ -56,7 +56,7 @@ def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir:
     rep.phase("base network", total, pos.global_step(spe))
     loss_fn = nn.CrossEntropyLoss()
 
-    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         model.train()
         set_lr(opt, cosine_lr(t, total, cfg.base_lr, warmup=spe))
         with prec.autocast():
@@ -66,7 +66,6 @@ def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir:
         all_reduce_grads(model.parameters(), d)
         prec.step(opt)
         rep.advance(1, loss=loss.item())
-        return {}
 
     def save(p: Position) -> None:
         if d.main:

@@ -61,7 +61,7 @@ def run_phase(
     epochs: int,
     pos: Position,
     device,
-    step: Callable[[int, torch.Tensor, torch.Tensor], dict[str, float]],
+    step: Callable[[int, torch.Tensor, torch.Tensor], None],
     save: Callable[[Position], None],
     save_every: int,
     end_epoch: Callable[[int], None] | None = None,

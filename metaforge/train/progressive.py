@@ -92,7 +92,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
     ce_fn = nn.CrossEntropyLoss()
     rep.phase("manifold (progressive)", total, pos.global_step(spe))
 
-    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         configs = [space.full] + ([smallest] if pc.smallest else [])
@@ -126,7 +126,6 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - pc.ema)
         rep.advance(1, loss=full_loss, acc=full_acc)
-        return {}
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step,
               lambda p: saver.save(p, opt, prec), cfg.save_every, saver.end_epoch(smallest), d.shard)

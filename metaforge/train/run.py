@@ -228,7 +228,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     smallest_seen = ArchConfig(tuple(w[0] for w in widths), tuple(d[0] for d in depths))
     rep.phase("manifold", total, pos.global_step(spe))
 
-    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         full = t % cfg.full_every == 0
@@ -264,7 +264,6 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - decay)
         rep.advance(1, loss=ce.item(), acc=(logits.argmax(1) == y).float().mean().item())
-        return {}
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, lambda p: phase.save(p, opt, prec),
               cfg.save_every, phase.end_epoch(smallest_seen), d.shard)
