@@ -1,0 +1,62 @@
+"""The manifold's gap to individually trained networks, size by size, across fidelity runs.
+
+Each run is a ``benchmarks/fidelity.py`` JSON; a run is one recipe at one compute (its
+``compute.manifold_vs_shelf``: the manifold's CPU-s over the shelf's, each in units of one
+full-size network of its own run). Prints a table, writes the same as JSON.
+
+    python benchmarks/fidelity_gaps.py runs/a/fidelity.json runs/b/fidelity.json --names a b --json gaps.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from fidelity_compute import compute_summary
+
+from metaforge.io import atomic_write_text
+
+
+def gaps(result: dict, other: str) -> dict[str, float]:
+    return {r["config"]: round(100 * (r["top1"]["manifold"] - r["top1"][other]), 2)
+            for r in result["rows"] if "manifold" in r["top1"] and other in r["top1"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+", type=Path)
+    ap.add_argument("--names", nargs="*", default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    names = args.names or [str(p) for p in args.results]
+    runs = [json.loads(p.read_text()) for p in args.results]
+    rows = runs[0]["rows"]
+    out = {"runs": []}
+    for name, res in zip(names, runs, strict=True):
+        c = res.get("compute") or compute_summary(res["timings"], res["rows"][0]["config"], res.get("recipe") == "progressive")
+        out["runs"].append({"name": name, "vs_shelf_cpu": c.get("manifold_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
+                            "individual": gaps(res, "individual"), "prune_ft": gaps(res, "prune_ft"),
+                            "top1": {r["config"]: r["top1"].get("manifold") for r in res["rows"]}})
+    head = " | ".join(f"{r['name']} ({r['vs_shelf_cpu'] or float('nan'):.2f}x)" for r in out["runs"])
+    print(f"manifold - individual, points (compute: manifold/shelf CPU-s)\n| config | FLOPs % | {head} |")
+    print("|---|---|" + "---|" * len(runs))
+    for row in rows:
+        cells = [f"{r['individual'].get(row['config'], float('nan')):+.2f}" for r in out["runs"]]
+        print(f"| {row['config']} | {100 * row['flops_frac']:.1f} | " + " | ".join(cells) + " |")
+    for key in ("individual", "prune_ft"):
+        cells = []
+        for r in out["runs"]:
+            g = list(r[key].values())
+            cells.append(f"{statistics.mean(g):+.2f} / {min(g):+.2f} / {sum(v >= (-1.0 if key == 'individual' else 0.0) for v in g)}"
+                         if g else "—")
+        bar = "within 1.0" if key == "individual" else "at or above"
+        print(f"| vs {key}: mean / min / sizes {bar} | | " + " | ".join(cells) + " |")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
