@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from metaforge.manifold import Manifold
 
 RUNNER = Path(__file__).with_name("runner.py")
-TRT_DEVICE = Path(__file__).with_name("trt_device.py")  # run.py's TensorRT 8/10/11 part, copied beside it
+TRT_DEVICE = Path(__file__).parent.parent / "export" / "trt_device.py"  # run.py's TensorRT 8/10/11 part, copied beside it
 SAMPLES_FILE = "samples.npz"
 MIN_SAMPLES = 1000
 

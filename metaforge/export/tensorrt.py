@@ -182,7 +182,7 @@ def engine_unavailable() -> str:
         return "tensorrt is not installed here"
     if not torch.cuda.is_available():
         return "no CUDA GPU here"
-    if not any(importlib.util.find_spec(m) for m in ("pycuda", "cuda")):  # the engine's buffers (bundle/trt_device.py)
+    if not any(importlib.util.find_spec(m) for m in ("pycuda", "cuda")):  # the engine's buffers (export/trt_device.py)
         return "neither pycuda nor cuda-python is installed here (pip install cuda-python)"
     return ""
 

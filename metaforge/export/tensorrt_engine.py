@@ -1,7 +1,7 @@
 """Build and run a TensorRT engine here (imported only when ``tensorrt`` and a CUDA GPU are present).
 
 The per-release calls (8.x / 10.x / 11.x) and the CUDA memory (cuda-python or pycuda) are the
-bundle's own :mod:`metaforge.bundle.trt_device`, so the host and the device build engines the same
+module :mod:`metaforge.export.trt_device`, which every bundle ships beside run.py, so the host and the device build engines the same
 way and one test double of each release's bindings checks both. int8 is explicit quantisation (a
 QDQ ONNX calibrated on the host): there is no calibrator here. Never run against a real TensorRT in
 this project's CI (no GPU); ``tests/test_trt_api.py`` drives it against API doubles only.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metaforge.bundle import trt_device as td
+from metaforge.export import trt_device as td
 from metaforge.export import ExportError
 from metaforge.io import atomic_write, atomic_write_text
 from metaforge.targets import Target
