@@ -33,6 +33,7 @@ class ProgressiveConfig:
     optimizer: str = "sgd"  # or "adamw" (the grids at TrainConfig.lr, as the single recipe)
     random_sizes: int = 2
     shared_fraction: int = 0  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
+    shared_depth: bool = False  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)

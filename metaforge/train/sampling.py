@@ -63,16 +63,26 @@ def sample_config(
 
 
 def sample_shared_fraction(
-    space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...], gen: torch.Generator
+    space: ArchSpace,
+    widths: tuple[tuple[int, ...], ...],
+    depths: tuple[tuple[int, ...], ...],
+    gen: torch.Generator,
+    shared_depth: bool = False,
 ) -> ArchConfig:
     """A random config whose stages share one width fraction (a width multiplier, as US-Nets samples).
 
     Why: drawn per stage, widths that are narrow in every stage at once are rare, although uniform
     scalings are what users ask for most; each stage takes its allowed width nearest the fraction.
+    ``shared_depth`` draws one depth rank for every stage as well (each stage's choices equally
+    likely): drawn per stage, "one block less everywhere" comes one time in 27 with three stages.
     """
     u = float(torch.rand(1, generator=gen))
     w = tuple(min(ws, key=lambda x: abs(x - (lo + u * (hi - lo)))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
-    d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
+    if shared_depth:
+        r = float(torch.rand(1, generator=gen))
+        d = tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
+    else:
+        d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
     return ArchConfig(w, d)
 
 
