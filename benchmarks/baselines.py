@@ -25,6 +25,7 @@ from metaforge.layout import group_width, is_fixed, layers
 from metaforge.manifold import Manifold
 from metaforge.model_io import load_model, save_model
 from metaforge.nets import ResNet
+from metaforge.permute import channel_scores
 from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace
 from metaforge.train import run as train_run
@@ -51,23 +52,6 @@ def train_individual(cfg: TrainConfig, ds: Dataset, space: ArchSpace, config: Ar
 
 
 # ---- L1 channel pruning ----------------------------------------------------------------------
-def channel_scores(base: ResNet, depths: tuple[int, ...]) -> dict[str, torch.Tensor]:
-    """Per channel group, the summed L1 norm of every kept filter that writes each channel.
-
-    A residual stream is written by the stem (or a projection) and every block's second conv, so
-    those filters are pruned together; a block's inner channels by its first conv alone.
-    """
-    state = base.state_dict()
-    kept = ArchConfig(base.config.widths, depths)
-    scores: dict[str, torch.Tensor] = {}
-    for layer in layers(kept, base.in_channels):
-        if is_fixed(layer.out_group):
-            continue
-        l1 = state[layer.weight_name].abs().flatten(1).sum(1)
-        scores[layer.out_group] = scores.get(layer.out_group, 0) + l1
-    return scores
-
-
 def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
     """The base network cut to ``config``: top-L1 channels of every group, the first blocks of every stage.
 

@@ -1,9 +1,14 @@
-"""Channel-permutation smoothing: reorder channels so neighbours are alike, function unchanged.
+"""Channel orders of the base network: reorder channels, function unchanged.
 
-Every channel group (see :mod:`metaforge.layout`) is reordered as a whole: the slices of all
-tensors touching the group are concatenated into one [C, D] matrix, and the order is a short
-Hamiltonian path under L1 distance (nearest-neighbour start, then 2-opt). A smooth channel axis
-is what lets a narrower network sample a coarser grid of the same function.
+Every channel group (see :mod:`metaforge.layout`) is reordered as a whole. Two orders:
+
+* smoothing (for the resampling width map): the slices of all tensors touching the group are
+  concatenated into one [C, D] matrix, and the order is a short Hamiltonian path under L1
+  distance (nearest-neighbour start, then 2-opt). A smooth channel axis is what lets a narrower
+  network sample a coarser grid of the same function.
+* importance (for the nested width map): channels by descending L1 norm of the filters that write
+  them, so the first C channels are the ones L1 pruning would keep (OFA sorts channels so before
+  elastic-width training).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch
 
 from metaforge.layout import Layer, is_fixed, layers
 from metaforge.nets import ResNet
+from metaforge.space import ArchConfig
 
 
 def _out_tensors(layer: Layer, state: dict[str, torch.Tensor]) -> list[str]:
@@ -90,6 +96,33 @@ def smoothing_permutations(model: ResNet) -> dict[str, torch.Tensor]:
         group: torch.as_tensor(shortest_path_order(_features(members, state)), dtype=torch.long)
         for group, members in _group_members(model).items()
     }
+
+
+def channel_scores(model: ResNet, depths: tuple[int, ...] | None = None) -> dict[str, torch.Tensor]:
+    """Per channel group, the summed L1 norm of every filter (in blocks up to ``depths``) that writes each channel.
+
+    A residual stream is written by the stem (or a projection) and every block's second conv, so
+    those filters count together; a block's inner channels by its first conv alone.
+    """
+    state = model.state_dict()
+    kept = ArchConfig(model.config.widths, depths or model.config.depths)
+    scores: dict[str, torch.Tensor] = {}
+    for layer in layers(kept, model.in_channels):
+        if is_fixed(layer.out_group):
+            continue
+        l1 = state[layer.weight_name].abs().flatten(1).sum(1)
+        scores[layer.out_group] = scores.get(layer.out_group, 0) + l1
+    return scores
+
+
+def importance_permutations(model: ResNet) -> dict[str, torch.Tensor]:
+    """One channel order per group of ``model``: most important (largest L1 score) first."""
+    return {group: torch.argsort(score, descending=True, stable=True).cpu() for group, score in channel_scores(model).items()}
+
+
+def channel_permutations(model: ResNet, order: str) -> dict[str, torch.Tensor]:
+    """The permutations of ``order`` ("smooth" or "importance") for ``model``."""
+    return importance_permutations(model) if order == "importance" else smoothing_permutations(model)
 
 
 @torch.no_grad()

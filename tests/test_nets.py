@@ -5,7 +5,7 @@ from metaforge.cost import count_cost
 from metaforge.fold import fold_batchnorm
 from metaforge.layout import layers
 from metaforge.nets import ResNet
-from metaforge.permute import channel_variation, permute_channels, smoothing_permutations
+from metaforge.permute import channel_scores, channel_variation, importance_permutations, permute_channels, smoothing_permutations
 from metaforge.space import ArchConfig
 
 
@@ -60,6 +60,17 @@ def test_permutation_smoothing_preserves_the_function_and_smooths(norm):
     x = torch.randn(8, 3, 16, 16)
     torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
     assert channel_variation(p) < channel_variation(m)
+
+
+def test_importance_order_puts_the_largest_l1_channels_first_and_preserves_the_function():
+    m = _trained_like(ArchConfig((8, 16, 32), (2, 2, 2)))
+    before = channel_scores(m)
+    assert any(not torch.equal(s.sort(descending=True).values, s) for s in before.values())  # not sorted to start with
+    p = permute_channels(m, importance_permutations(m))
+    for group, score in channel_scores(p).items():
+        torch.testing.assert_close(score, before[group].sort(descending=True).values, msg=group)
+    x = torch.randn(8, 3, 16, 16)
+    torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("widths", [(16, 32, 64), (8, 16, 32)])  # channels-last pass, and the default layout

@@ -57,6 +57,35 @@ def test_a_preconditioned_sgd_step_on_a_grid_is_the_plain_step_on_the_full_size_
     assert torch.allclose(after, before - lr * target, atol=1e-5, rtol=1e-4)
 
 
+def test_nested_map_from_an_importance_ordered_base_starts_each_width_as_the_l1_pruned_base():
+    """OFA's start: a narrower layer is the base's top-L1 channels (rescaled by the fan-in), not a resampling."""
+    from metaforge.permute import channel_scores
+    from metaforge.train.init import ground_truth
+
+    torch.manual_seed(0)
+    space = make_space("tiny", 1, 10, 8, 0.25, 1)
+    base = ResNet(space.full, 1, 10, "batch")
+    for p in base.parameters():
+        p.data.normal_()
+    cfg = TrainConfig(preset="tiny", channel_order="importance", inr=INRConfig(width_map="nested"))
+    truth = ground_truth(cfg, base)
+    inr = WeightINR(space, cfg.inr, bn=True)
+    inr.fit_scales(truth)
+    inr.init_grids(truth)
+    narrow = space.scaled(0.5, space.max_depths)
+    out = inr.generate(narrow)
+    scores = channel_scores(base)
+    for name, t in out.items():
+        if t.dim() != 4 or t.shape[1] == 1:
+            continue  # the stem reads the image: no input channels to cut
+        full = truth[name]
+        torch.testing.assert_close(t * t.shape[1] / full.shape[1], full[: t.shape[0], : t.shape[1]])
+    kept = scores["stream2"].sort(descending=True).values[: narrow.widths[2]]
+    ordered = ResNet(space.full, 1, 10, "batch")
+    ordered.load_state_dict(truth)
+    torch.testing.assert_close(channel_scores(ordered)["stream2"][: narrow.widths[2]], kept)
+
+
 def test_progressive_tiny_manifold_learns_every_size_and_keeps_held_out_sizes_unseen(tmp_path):
     from metaforge.train.run import train
 
@@ -74,6 +103,8 @@ def test_bad_progressive_settings_are_config_errors():
         TrainConfig(recipe="bigbang")
     with pytest.raises(ConfigError, match="optimiser"):
         ProgressiveConfig(optimizer="lion")
+    with pytest.raises(ConfigError, match="channel order"):
+        TrainConfig(channel_order="random")
     with pytest.raises(ConfigError, match="width map"):
         INRConfig(width_map="sideways")
 

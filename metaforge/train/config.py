@@ -14,6 +14,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # of the forward pass; here, not in preci
 RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a trained base, or one size per step
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
+CHANNEL_ORDERS = ("smooth", "importance")  # of the base's channels before the INR takes them (metaforge/permute.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class TrainConfig:
     progressive: ProgressiveConfig = field(default_factory=ProgressiveConfig)
     bn_mode: str = "recalibrate"
     permute: bool = True
+    channel_order: str = "smooth"  # with permute: "smooth" for the resampling width map, "importance" for the nested one
     recon_steps: int | None = None  # INR regression steps; default 0 with a weight grid (exact), else 2000
     recon_lr: float = 3e-3
     epochs: int = 60
@@ -107,6 +109,8 @@ class TrainConfig:
         preset_shape(self.preset)  # an unknown preset is refused here, before torch is imported
         if self.bn_mode not in BN_MODES:
             raise ConfigError(f"unknown BN mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"unknown channel order {self.channel_order!r}; choose one of: {', '.join(CHANNEL_ORDERS)}")
         if self.recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
         if self.precision not in PRECISIONS:

@@ -10,7 +10,7 @@ from metaforge.fold import fold_batchnorm
 from metaforge.inr import WeightINR
 from metaforge.layout import tensor_names
 from metaforge.nets import ResNet
-from metaforge.permute import permute_channels, smoothing_permutations
+from metaforge.permute import channel_permutations, permute_channels
 from metaforge.report import Reporter
 from metaforge.space import ArchSpace
 from metaforge.train.config import TrainConfig
@@ -18,10 +18,10 @@ from metaforge.train.loop import cosine_lr, set_lr
 
 
 def ground_truth(cfg: TrainConfig, base: ResNet) -> dict[str, torch.Tensor]:
-    """The tensors the INR starts from: BN folded (or kept, for recalibration), channels smoothed."""
+    """The tensors the INR starts from: BN folded (or kept, for recalibration), channels reordered."""
     truth = fold_batchnorm(base) if cfg.bn_mode == "fold" else copy.deepcopy(base).eval()
     if cfg.permute:
-        truth = permute_channels(truth, smoothing_permutations(truth))
+        truth = permute_channels(truth, channel_permutations(truth, cfg.channel_order))
     return {k: v.detach().clone() for k, v in truth.state_dict().items()}
 
 
