@@ -116,3 +116,14 @@ def test_shipped_tensorrt_targets_cover_8_10_and_11():
     assert resolve_target(load_target("tensorrt10-fp16"), None, "int8").name == "tensorrt10-int8"
     nano = resolve_target(load_target("tensorrt-fp16"), None, "int8")
     assert (nano.name, nano.tensorrt_version, nano.fast_precisions) == ("tensorrt-int8", "8.2", ("fp32", "fp16"))
+
+
+def test_tensorrt_11_table_has_swish_and_10_does_not(tmp_path):
+    """TensorRT 11.0's parser added Swish (NVIDIA/TensorRT v11.0 release notes, commit 771d8efd); no 10.x
+    operators.md lists it. DFT (added in 11.2) stays unsupported for "11", which must hold for 11.0 too."""
+    from metaforge.export.tensorrt import op_table
+
+    assert "Swish" in op_table("11")["supported"] and "Swish" not in op_table("10")["supported"]
+    assert "DFT" in op_table("11.0")["unsupported"] and tuple(op_table("11.4")["opset"]) == (9, 24)
+    assert _ops_status(_onnx_with("Swish", tmp_path / "swish.onnx", opset=24), "11.0") == "pass"
+    assert _ops_status(_onnx_with("Swish", tmp_path / "swish10.onnx", opset=24), "10.15") == "fail"

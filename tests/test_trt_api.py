@@ -29,7 +29,7 @@ import trt_api  # noqa: E402
 from trt_api import trt10, trt11, trt82  # noqa: E402
 
 PY36 = os.environ.get("METAFORGE_TEST_PY36", "/root/.pyenv/versions/3.6.15/bin/python")
-VERSIONS = {"8.2": "8.2.1.8", "10": "10.8.0.43", "11": "11.0.0.12"}
+VERSIONS = {"8.2": "8.2.1.8", "10": "10.8.0.43", "11": "11.0.0.114"}
 CUDA_OF = {"8.2": "pycuda", "10": "cuda-python", "11": "cuda-python"}
 
 
@@ -115,11 +115,41 @@ def test_api_conformance_doubles_lack_what_each_release_lacks():
     assert not hasattr(trt11.IBuilderConfig, "int8_calibrator") and not hasattr(trt11.Builder, "platform_has_fast_fp16")
     with pytest.raises(AttributeError):
         trt11.Builder(trt11.Logger()).create_builder_config().int8_calibrator = None
+    for name in ("device_memory_size", "num_bindings", "get_binding_shape"):  # 11 removed device_memory_size*
+        assert not hasattr(trt11.ICudaEngine, name)
+    assert not hasattr(trt11.IExecutionContext, "execute_async_v2") and not hasattr(trt11.Builder, "platform_has_fast_int8")
     context = trt82.IExecutionContext(None)
     with pytest.raises(TypeError):
         context.execute_async_v2(bindings=[1, 2], stream=0)  # the binding's keyword is stream_handle
     with pytest.raises(AttributeError):
         trt82.nonexistent_call  # noqa: B018
+
+
+def test_api_conformance_trt11_keeps_strongly_typed_as_an_ignored_flag():
+    """11.0's bindings still bind NetworkDefinitionCreationFlag.STRONGLY_TYPED (deprecated, ignored: every
+    network is strongly typed; 11.0.0 Python API reference, Builder page); EXPLICIT_BATCH is gone. A network
+    created with it builds like one created with 0; a bit that names no 11.0 flag is refused."""
+    logger = trt11.Logger(trt11.Logger.WARNING)
+    builder = trt11.Builder(logger)
+    assert {f.name for f in trt11.NetworkDefinitionCreationFlag} == {"STRONGLY_TYPED", "PREFER_AOT_PYTHON_PLUGINS",
+                                                                       "PREFER_JIT_PYTHON_PLUGINS"}
+    onnx_bytes = make_bundle_onnx_bytes()
+    for flags, built in ((0, True), (1 << int(trt11.NetworkDefinitionCreationFlag.STRONGLY_TYPED), True), (1 << 7, False)):
+        network = builder.create_network(flags)
+        assert trt11.OnnxParser(network, logger).parse(onnx_bytes)
+        serialized = builder.build_serialized_network(network, builder.create_builder_config())
+        assert (serialized is not None) == built, flags
+    assert trt11.__version__ == "11.0.0.114"  # include/NvInferVersion.h at the 11.0 GA commit
+
+
+def make_bundle_onnx_bytes() -> bytes:
+    """A fixed-shape ONNX ModelProto (one Relu) as bytes, for calling a double's parser directly."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["out"])], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
@@ -214,7 +244,7 @@ def test_api_conformance_timing_cache_is_one_file_per_version(tmp_path):
     measured(proc, entry, "11")
     assert events(calls, "set_timing_cache") == [{"event": "set_timing_cache", "ok": True, "cache_release": VERSIONS["11"],
                                                   "ignore_mismatch": False}]
-    assert {p.name for p in b.glob("timing*")} == {"timing.trt10.8.0.43.cache", "timing.trt11.0.0.12.cache"}
+    assert {p.name for p in b.glob("timing*")} == {"timing.trt10.8.0.43.cache", "timing.trt11.0.0.114.cache"}
 
 
 def test_api_conformance_manifest_naming_an_engine_still_parses_the_onnx(tmp_path):

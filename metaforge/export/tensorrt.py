@@ -119,6 +119,12 @@ def trtexec_flags(target: Target) -> list[str]:
     need ``--fp16`` / ``--int8`` to run fp16 kernels / honour the Q/DQ scales; 11 is strongly typed
     and has no precision flags. Never ``--calib``: int8 scales come from the Q/DQ nodes calibrated on
     training samples, never from a device-side calibration run.
+
+    The 11 line was read in NVIDIA/TensorRT samples/common/sampleOptions.cpp at 11.1.0.106 (commit
+    d5883286a711a1c2ed3064c3036d99d8eb7f9682; 11.0's own copy is not in the index): ``--memPoolSize``
+    parses ``addDefaultUnitSuffixIfNotSpecified(.., 'M')`` (bare N = MiB), ``--onnx``, ``--saveEngine``,
+    ``--timingCacheFile`` and ``--shapes`` are parsed, no ``--fp16`` / ``--int8`` / ``--calib`` are,
+    and ``--stronglyTyped`` is still accepted (a no-op; not written).
     """
     major, minor = version_tuple(target.tensorrt_version or "")
     flags = [f"--workspace={target.workspace_mb}" if (major, minor) < (8, 4) else f"--memPoolSize=workspace:{target.workspace_mb}"]

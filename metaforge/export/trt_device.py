@@ -10,8 +10,10 @@ AttributeError deep in a build:
   bindings + ``execute_async_v2``.
 - 10.x: explicit batch only (no flag); ``set_memory_pool_limit``; BuilderFlag FP16/INT8; named
   tensors + ``set_tensor_address`` + ``execute_async_v3``.
-- 11.x: strongly typed only: no precision flags, no calibrator, no EXPLICIT_BATCH; the precision
-  is the ONNX's own (fp16 tensors, QuantizeLinear/DequantizeLinear for int8).
+- 11.x: strongly typed only: no precision flags, no calibrator, no EXPLICIT_BATCH (STRONGLY_TYPED is
+  still bound but ignored, so no flag is passed); the precision is the ONNX's own (fp16 tensors,
+  QuantizeLinear/DequantizeLinear for int8). Checked against tests/trt_api/trt11.py, whose docstring
+  says which 11.0 sources were read and which could not be.
 
 int8 is explicit quantisation everywhere (a QDQ ONNX calibrated on the host): no device-side
 calibrator, so no calibration batch can disagree with the network's batch, and an ONNX without
