@@ -60,7 +60,7 @@ def channel_scores(base: ResNet, depths: tuple[int, ...]) -> dict[str, torch.Ten
     state = base.state_dict()
     kept = ArchConfig(base.config.widths, depths)
     scores: dict[str, torch.Tensor] = {}
-    for layer in layers(kept, base.in_channels):
+    for layer in layers(kept):
         if is_fixed(layer.out_group):
             continue
         l1 = state[layer.weight_name].abs().flatten(1).sum(1)
@@ -76,7 +76,7 @@ def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
     """
     scores = channel_scores(base, config.depths)
     keep: dict[str, torch.Tensor] = {}
-    for layer in layers(config, base.in_channels):
+    for layer in layers(config):
         for group in (layer.out_group, layer.in_group):
             if group not in keep and not is_fixed(group):
                 width = group_width(group, config, base.in_channels, base.num_classes)
@@ -84,7 +84,7 @@ def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
     src = base.state_dict()
     pruned = ResNet(config, base.in_channels, base.num_classes, base.norm)
     dst = {}
-    for layer in layers(config, base.in_channels):
+    for layer in layers(config):
         out_idx = keep.get(layer.out_group)
         in_idx = keep.get(layer.in_group)
         w = src[layer.weight_name]

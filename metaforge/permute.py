@@ -27,7 +27,7 @@ def _out_tensors(layer: Layer, state: dict[str, torch.Tensor]) -> list[str]:
 
 def _group_members(model: ResNet) -> dict[str, list[tuple[Layer, str]]]:
     members: dict[str, list[tuple[Layer, str]]] = {}
-    for layer in layers(model.config, model.in_channels):
+    for layer in layers(model.config):
         members.setdefault(layer.out_group, []).append((layer, "out"))
         members.setdefault(layer.in_group, []).append((layer, "in"))
     return {g: m for g, m in members.items() if not is_fixed(g)}

@@ -27,7 +27,7 @@ def ground_truth(cfg: TrainConfig, base: ResNet) -> dict[str, torch.Tensor]:
 
 def tensor_variances(truth: dict[str, torch.Tensor], space: ArchSpace, bn: bool) -> dict[str, torch.Tensor]:
     """Per generated tensor, the variance of its ground truth (the unit of the reconstruction loss)."""
-    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, space.in_channels, bn)}
+    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, bn)}
 
 
 def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], var: dict[str, torch.Tensor]) -> torch.Tensor:
