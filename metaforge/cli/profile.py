@@ -66,7 +66,7 @@ def measure(
 
     if reason := runtime_available(p):  # another device: refused before torch is imported
         raise MeasureError(reason)
-    from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
+    from metaforge.fit.measure_table import build_table  # torch: only once the inputs are known to be good
 
     with RichReporter() as rep:
         table = build_table(p, space, points=points, calibration=calibration, reporter=rep)
