@@ -37,6 +37,13 @@ def test_export_imports_nothing_above_it():
     assert not any(upward.values()), upward
 
 
+def test_report_names_one_thing():
+    """"report" is the export report alone (report.json beside an artifact): progress sinks, fit
+    documents and the profile checks are named for what they are, not "report" or "ci"."""
+    named = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.stem in ("report", "ci", "checks"))
+    assert named == ["export/report.py"], named
+
+
 def test_the_import_walk_sees_imports_inside_functions(tmp_path):
     """The graph test must be able to fail: a lazy import of fit inside a function is found."""
     f = tmp_path / "m.py"

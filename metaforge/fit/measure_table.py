@@ -22,7 +22,7 @@ from metaforge.fit.shapes import Layer
 from metaforge.fit.table import STATS, LatencyTable, grid_layers, random_configs
 from metaforge.nets import BasicBlock, ConvUnit, ResNet
 from metaforge.profiles import Profile
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchSpace
 
 
@@ -44,7 +44,7 @@ def layer_module(layer: Layer) -> nn.Module:
 
 
 def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration: int = 10, seed: int = 1234,
-                reporter: Reporter | None = None, timing: Timing | None = None) -> LatencyTable:
+                progress: Progress | None = None, timing: Timing | None = None) -> LatencyTable:
     """Measure a table for ``profile`` (its runtime must be on this machine) covering ``space``.
 
     A one-op model, every layer shape and the calibration networks are timed in one runtime
@@ -53,15 +53,15 @@ def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration
     network is then read in a process of its own."""
     if reason := runtime_available(profile):
         raise MeasureError(reason)
-    rep = reporter or Reporter()
+    progress = progress or Progress()
     grid = grid_layers(space, points)
     configs = random_configs(space, calibration, seed) + [space.smallest, space.full]
     shape = space.input_shape
     modules = [nn.ReLU()] + [layer_module(x) for x in grid] + [ResNet(c, space.in_channels, space.num_classes) for c in configs]
     shapes_in = [shape] + [(x.cin, x.hw, x.hw) for x in grid] + [shape] * len(configs)
-    rep.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)
+    progress.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)
     got = measure_modules(modules, shapes_in, profile, memory=range(1 + len(grid), len(modules)), timing=timing or Timing())
-    rep.advance()
+    progress.advance()
     null, rows, meas = got[0], got[1:1 + len(grid)], got[1 + len(grid):]
     entries = {(x.kind, x.cin, x.cout, x.hw, x.stride): {"p50": r.p50_ms, "p90": r.p90_ms} for x, r in zip(grid, rows)}
     table = LatencyTable(profile.name, profile.batch, profile.device.threads, entries, machine=platform.processor() or platform.machine())
