@@ -26,7 +26,7 @@ from metaforge.manifold import Manifold
 from metaforge.model_io import load_model, save_model
 from metaforge.nets import ResNet
 from metaforge.permute import channel_scores
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace
 from metaforge.train import run as train_run
 from metaforge.train.base import BASE_FILE, train_base
@@ -43,12 +43,12 @@ def point_space(space: ArchSpace, config: ArchConfig) -> ArchSpace:
 
 
 def train_individual(cfg: TrainConfig, ds: Dataset, space: ArchSpace, config: ArchConfig, run_dir: Path,
-                     device, rep: Reporter | None = None) -> ResNet:
+                     device, progress: Progress | None = None) -> ResNet:
     """``config`` trained alone with the base recipe for ``cfg.base_epochs`` (resumes from ``run_dir``)."""
     cfg = dataclasses.replace(cfg, base_path=None, batch_size=min(cfg.batch_size, len(ds.train)))
     run_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(run_dir) if not (run_dir / BASE_FILE).exists() else None
-    return train_base(cfg, ds, point_space(space, config), device, run_dir, state, rep or Reporter()).eval()
+    return train_base(cfg, ds, point_space(space, config), device, run_dir, state, progress or Progress()).eval()
 
 
 # ---- L1 channel pruning ----------------------------------------------------------------------
@@ -60,7 +60,7 @@ def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
     """
     scores = channel_scores(base, config.depths)
     keep: dict[str, torch.Tensor] = {}
-    for layer in layers(config, base.in_channels):
+    for layer in layers(config):
         for group in (layer.out_group, layer.in_group):
             if group not in keep and not is_fixed(group):
                 width = group_width(group, config, base.in_channels, base.num_classes)
@@ -68,7 +68,7 @@ def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
     src = base.state_dict()
     pruned = ResNet(config, base.in_channels, base.num_classes, base.norm)
     dst = {}
-    for layer in layers(config, base.in_channels):
+    for layer in layers(config):
         out_idx = keep.get(layer.out_group)
         in_idx = keep.get(layer.in_group)
         w = src[layer.weight_name]
@@ -135,7 +135,7 @@ def last_stage_widths(space: ArchSpace, fracs: tuple[float, ...]) -> tuple[tuple
     return tuple((w,) for w in space.max_widths[:-1]) + (last,)
 
 
-def train_last_stage_manifold(cfg: TrainConfig, out: Path, reporter: Reporter | None = None) -> Manifold:
+def train_last_stage_manifold(cfg: TrainConfig, out: Path, progress: Progress | None = None) -> Manifold:
     """The library's training, with the sampled sizes constrained to the last stage's width.
 
     ``metaforge.train.run.train`` builds its seen sets from ``seen_widths``/``seen_depths``; here
@@ -151,4 +151,4 @@ def train_last_stage_manifold(cfg: TrainConfig, out: Path, reporter: Reporter | 
         return tuple((d,) for d in space.max_depths)
 
     with mock.patch.object(train_run, "seen_widths", widths), mock.patch.object(train_run, "seen_depths", depths):
-        return train_run.train(cfg, out, resume=True, reporter=reporter)
+        return train_run.train(cfg, out, resume=True, progress=progress)

@@ -4,7 +4,7 @@
 
 1. materialise one config with the default K: ms per call (goal <= 100 ms on 2 cores);
 2. one training step of the manifold vs one step of the plain full-size network, both timed inside
-   the library's own training (``metaforge.train.train``, a reporter stamps every step; goal <= 2x);
+   the library's own training (``metaforge.train.train``, a Progress stamps every step; goal <= 2x);
 3. manifold checkpoint bytes vs the full network's fp32 weights (goal <= 1x), and what fp16 grids
    would weigh and cost in accuracy (measured by rounding the INR, not a format change);
 4. ONNX Runtime latency (1 thread) of a materialised network vs a hand-built dense network of the
@@ -30,7 +30,7 @@ from metaforge.export import ModelSpec
 from metaforge.io import atomic_write_text
 from metaforge.model_io import save_model
 from metaforge.nets import ResNet
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.run import train
@@ -41,7 +41,7 @@ SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.625, 0), (0.5, 0), (0.625
 EXPORT_TARGETS = ("onnx-fp32", "tflite-fp32", "tflite-fp16", "tflite-int8", "tensorrt-fp16")
 
 
-class StepClock(Reporter):
+class StepClock(Progress):
     """Stamps every training step of every phase (the library calls ``advance`` once per step)."""
 
     def __init__(self) -> None:

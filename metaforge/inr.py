@@ -70,7 +70,7 @@ class WeightINR(nn.Module):
     def __init__(self, space: ArchSpace, cfg: INRConfig, bn: bool) -> None:
         super().__init__()
         self.space, self.cfg, self.bn = space, cfg, bn
-        self.slots = layers(space.full, space.in_channels)
+        self.slots = layers(space.full)
         self.slot_index = {layer.path: i for i, layer in enumerate(self.slots)}
         groups = {g for layer in self.slots for g in (layer.out_group, layer.in_group)}
         self.codes = nn.ParameterDict({_key(g): nn.Parameter(torch.randn(self._width(g), cfg.code_dim)) for g in sorted(groups)})
@@ -142,7 +142,7 @@ class WeightINR(nn.Module):
         pre, grids = [], []
         zero = torch.zeros(1, device=self.freqs.device)
         blank = self.inp_in(torch.cat([zero.expand(self.cfg.code_dim), self._fourier(zero)[0]]))  # a vector query's input axis
-        for layer in layers(config, sp.in_channels):
+        for layer in layers(config):
             slot = self.slot_index[layer.path]
             c_out = group_width(layer.out_group, config, sp.in_channels, sp.num_classes)
             c_in = group_width(layer.in_group, config, sp.in_channels, sp.num_classes)

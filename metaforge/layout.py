@@ -47,11 +47,10 @@ def inner(stage: int, block: int) -> str:
     return f"inner{stage}.{block}"
 
 
-def layers(config: ArchConfig, in_channels: int) -> list[Layer]:
-    """Every conv and linear layer of ``config`` in forward order.
+def layers(config: ArchConfig) -> list[Layer]:
+    """Every conv and linear layer of ``config`` in forward order (the blocks of :func:`metaforge.arch.blocks`).
 
-    ``in_channels`` is not read (the image group's width comes from :func:`group_width`); it stays
-    in the signature until its callers in ``inr.py`` and ``train/init.py`` drop it."""
+    The config alone decides them: the image's channels are a width (:func:`group_width`), not a layer."""
     out = [Layer("stem", "stem", 0, stream(0), IMAGE, 3)]
     cin_group = stream(0)
     for b in blocks(config):
@@ -65,9 +64,9 @@ def layers(config: ArchConfig, in_channels: int) -> list[Layer]:
     return out
 
 
-def tensor_names(config: ArchConfig, in_channels: int, bn: bool) -> list[str]:
+def tensor_names(config: ArchConfig, bn: bool) -> list[str]:
     """Names of every tensor the INR generates for ``config``."""
-    return [n for layer in layers(config, in_channels) for n in (layer.weight_name, *layer.vector_names(bn))]
+    return [n for layer in layers(config) for n in (layer.weight_name, *layer.vector_names(bn))]
 
 
 def group_width(group: str, config: ArchConfig, in_channels: int, num_classes: int) -> int:

@@ -33,7 +33,7 @@ def _out_tensors(layer: Layer, state: dict[str, torch.Tensor]) -> list[str]:
 
 def _group_members(model: ResNet) -> dict[str, list[tuple[Layer, str]]]:
     members: dict[str, list[tuple[Layer, str]]] = {}
-    for layer in layers(model.config, model.in_channels):
+    for layer in layers(model.config):
         members.setdefault(layer.out_group, []).append((layer, "out"))
         members.setdefault(layer.in_group, []).append((layer, "in"))
     return {g: m for g, m in members.items() if not is_fixed(g)}
@@ -107,7 +107,7 @@ def channel_scores(model: ResNet, depths: tuple[int, ...] | None = None) -> dict
     state = model.state_dict()
     kept = ArchConfig(model.config.widths, depths or model.config.depths)
     scores: dict[str, torch.Tensor] = {}
-    for layer in layers(kept, model.in_channels):
+    for layer in layers(kept):
         if is_fixed(layer.out_group):
             continue
         l1 = state[layer.weight_name].abs().flatten(1).sum(1)

@@ -192,7 +192,8 @@ def test_measured_table_predicts_onnxruntime(tmp_path):
     """A coarse table (2 widths per stage, short timings) still predicts a held-out network."""
     from metaforge.fit.latency import Timing, measure_one
     from metaforge.fit.memory import predict_memory
-    from metaforge.fit.table import LatencyTable, build_table
+    from metaforge.fit.measure_table import build_table
+    from metaforge.fit.table import LatencyTable
     from metaforge.profiles import load_profile
 
     prof = load_profile("host-cpu")

@@ -37,6 +37,13 @@ def test_export_imports_nothing_above_it():
     assert not any(upward.values()), upward
 
 
+def test_report_names_one_thing():
+    """"report" is the export report alone (report.json beside an artifact): progress sinks, fit
+    documents and the profile checks are named for what they are, not "report" or "ci"."""
+    named = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.stem in ("report", "ci", "checks"))
+    assert named == ["export/report.py"], named
+
+
 def test_the_import_walk_sees_imports_inside_functions(tmp_path):
     """The graph test must be able to fail: a lazy import of fit inside a function is found."""
     f = tmp_path / "m.py"
@@ -61,6 +68,14 @@ def test_cli_and_configs_import_nothing_heavy():
     assert not heavy, heavy[:10]
 
 
+def test_latency_tables_and_ingest_import_no_torch():
+    """Reading a table, predicting with it and ingesting a device's results need numpy, not torch:
+    only measuring a table (:mod:`metaforge.fit.measure_table`) builds modules."""
+    loaded = _modules_after("import metaforge.bundle.ingest, metaforge.fit.table, metaforge.fit.predict")
+    assert "metaforge.bundle.ingest" in loaded and "numpy" in loaded
+    assert "torch" not in loaded and "metaforge.nets" not in loaded
+
+
 @pytest.mark.parametrize("argv", [
     ["train", "--epochs", "0"],
     ["train", "--bn-mode", "batch"],
@@ -72,9 +87,14 @@ def test_cli_and_configs_import_nothing_heavy():
     ["materialize", "m.safetensors", "--config", "w=8", "--out", "o"],
     ["materialize", "{m}", "--config", "w=8,16,64 d=2,2,2", "--out", "o"],
     ["export", "--manifold", "{m}", "--config", "w=9,16,32 d=2,2,2", "--format", "onnx", "--out", "e"],
+    ["profile", "ingest", "results.json", "--profile", "host-cpux"],
+    ["profile", "ingest", "results.json", "--profile", "host-cpu"],
+    ["profile", "ingest", "{bad}", "--profile", "host-cpu"],
 ])
 def test_bad_options_are_refused_before_torch_is_imported(argv, tmp_path, tiny_run):
-    argv = [a.format(m=tiny_run[0]) for a in argv]  # "{m}": a good manifold, whose space the header holds
+    bad = tmp_path / "not-results.json"  # "{bad}": JSON, but not a bundle's results
+    bad.write_text('{"schema": "metaforge.bundle-results/0"}')
+    argv = [a.format(m=tiny_run[0], bad=bad) for a in argv]  # "{m}": a good manifold, whose space the header holds
     code = ("from metaforge.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 2, e.code\nelse:\n    raise AssertionError('accepted')")
     r = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint('torch' in sys.modules)"], capture_output=True,

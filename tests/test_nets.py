@@ -3,7 +3,7 @@ import torch
 
 from metaforge.cost import count_cost
 from metaforge.fold import fold_batchnorm
-from metaforge.layout import layers
+from metaforge.layout import layers, tensor_names
 from metaforge.nets import ResNet
 from metaforge.permute import channel_scores, channel_variation, importance_permutations, permute_channels, smoothing_permutations
 from metaforge.space import ArchConfig
@@ -26,8 +26,18 @@ def test_network_has_only_the_layers_of_its_config():
     convs = [m for m in small.modules() if isinstance(m, torch.nn.Conv2d)]
     # stem + 3 blocks x 2 convs + 2 strided shortcuts
     assert len(convs) == 1 + 6 + 2
-    assert len(convs) == len(layers(small.config, 3)) - 1  # every layer but fc is a conv
+    assert len(convs) == len(layers(small.config)) - 1  # every layer but fc is a conv
     assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("in_channels,norm", [(1, "batch"), (3, "none")])
+def test_the_inr_layout_names_every_tensor_of_the_network(in_channels, norm):
+    """The layout needs only the config: the image's channels are a width (group_width), not a layer."""
+    net = ResNet(ArchConfig((4, 8, 8), (2, 1, 2)), in_channels, 10, norm)
+    names = [n for n, t in net.state_dict().items() if t.is_floating_point() and "running" not in n]
+    assert tensor_names(net.config, bn=norm != "none") == names
+    convs = [n.removesuffix(".conv") for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [x.path for x in layers(net.config)] == [*convs, "fc"]
 
 
 def test_half_width_is_about_a_quarter_of_the_flops_and_params():

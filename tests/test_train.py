@@ -45,7 +45,7 @@ def test_unseen_config_between_and_below_seen_widths_materialises(tiny_run):
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_path):
     """Stop a run mid-way (as a crash would), resume it, and compare with the session's run."""
-    from metaforge.report import Reporter
+    from metaforge.progress import Progress
     from metaforge.train.run import resume_run, train
 
     path, reference, cfg = tiny_run
@@ -54,7 +54,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_pa
     class Crash(Exception):
         pass
 
-    class CrashAt(Reporter):
+    class CrashAt(Progress):
         def __init__(self, phase: str, after: int) -> None:
             self.target, self.after, self.current, self.n = phase, after, None, 0
 
@@ -70,7 +70,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_pa
     out = tmp_path / "m.safetensors"
     cfg = dataclasses.replace(cfg, save_every=5, base_path=str(base))
     with pytest.raises(Crash):
-        train(cfg, out, reporter=CrashAt("manifold", 47))
+        train(cfg, out, progress=CrashAt("manifold", 47))
     assert not out.exists()  # nothing half-written
     resumed = resume_run(out.with_name("m.run"))
     assert out.exists()
@@ -115,14 +115,14 @@ def test_weight_grids_and_the_mlp_learn_at_their_own_rates(tiny_run):
 def test_resuming_a_run_of_the_one_rate_optimiser_is_refused_clearly(tiny_run, tmp_path):
     """A run folder written before the grids got their own rate holds one optimiser group."""
     from metaforge.errors import CheckpointError
-    from metaforge.report import Reporter
+    from metaforge.progress import Progress
     from metaforge.train.run import resume_run, train
     from metaforge.train.state import load_state, save_state
 
     class Stop(Exception):
         pass
 
-    class StopInManifold(Reporter):
+    class StopInManifold(Progress):
         def phase(self, name, total, done=0):
             self.current = name
 
@@ -138,7 +138,7 @@ def test_resuming_a_run_of_the_one_rate_optimiser_is_refused_clearly(tiny_run, t
     out = tmp_path / "m.safetensors"
     cfg = dataclasses.replace(cfg, save_every=1, epochs=2, base_path=str(path.with_name("tiny.run") / "base.safetensors"))
     with pytest.raises(Stop):
-        train(cfg, out, reporter=StopInManifold())
+        train(cfg, out, progress=StopInManifold())
     run_dir = out.with_name("m.run")
     state = load_state(run_dir)
     assert state["phase"] == "manifold" and len(state["opt"]["param_groups"]) == 2
@@ -154,14 +154,14 @@ def test_fold_mode_starts_exactly_at_the_smoothed_base_network(tiny_run):
     """NeuMeta's BN folding: before training, the full size is the (folded, permuted) base network."""
     from metaforge.manifold import Manifold
     from metaforge.model_io import load_model
-    from metaforge.report import Reporter
+    from metaforge.progress import Progress
     from metaforge.train.init import ground_truth, init_inr
 
     path, trained, cfg = tiny_run
     base, _ = load_model(path.with_name("tiny.run") / "base.safetensors")
     fold_cfg = dataclasses.replace(cfg, bn_mode="fold")
     truth = ground_truth(fold_cfg, base)
-    inr, error = init_inr(fold_cfg, trained.space, truth, "cpu", Reporter())
+    inr, error = init_inr(fold_cfg, trained.space, truth, "cpu", Progress())
     assert error < 1e-8
     manifold = Manifold(inr, dataclasses.replace(trained.info, bn_mode="fold"), calibration=None)
     x = torch.randn(16, 1, 8, 8)

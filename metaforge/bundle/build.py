@@ -25,7 +25,7 @@ import numpy as np
 from metaforge.bundle import MANIFEST_SCHEMA, BundleError
 from metaforge.io import ensure_writable, write_error
 from metaforge.profiles import Profile
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def spread(front: list[tuple[str, float]], n: int, exclude: str) -> list[str]:
 
 
 def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | None, opts: BundleOptions,
-                   reporter: Reporter, loaded: Manifold | None = None) -> Choice:
+                   progress: Progress, loaded: Manifold | None = None) -> Choice:
     """The pick and the sweep: from a fit document, else from a fit run now on the ``loaded`` manifold."""
     if fit_json is not None:
         from metaforge.fit.document import read_fit_document
@@ -94,7 +94,7 @@ def choose_configs(manifold: str | Path, prof: Profile, fit_json: str | Path | N
 
     notes = []
     try:
-        result = fit(loaded, prof, max_evals=opts.max_evals, time_cap_s=opts.time_cap_s, reporter=reporter)
+        result = fit(loaded, prof, max_evals=opts.max_evals, time_cap_s=opts.time_cap_s, progress=progress)
     except InfeasibleBudget as e:
         result = e.result
         notes.append(f"no config met the budget with the predicted latency ({e}); bundled the nearest, to measure it")
@@ -120,30 +120,30 @@ def predictions(prof: Profile, space, configs: list[str]) -> dict[str, dict]:
 
 
 def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, fit_json: str | Path | None = None,
-                 options: BundleOptions | None = None, force: bool = False, reporter: Reporter | None = None) -> Path:
+                 options: BundleOptions | None = None, force: bool = False, progress: Progress | None = None) -> Path:
     """Write the bundle folder ``out`` for ``profile``; returns its path."""
     from metaforge.checkpoint import load_manifold, read_header
     from metaforge.profiles import load_profile
 
-    opts, rep, out = options or BundleOptions(), reporter or Reporter(), Path(out)
+    opts, progress, out = options or BundleOptions(), progress or Progress(), Path(out)
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
     ensure_writable(out, folder=True)  # before the fit and the exports, which take a while
     prof = load_profile(profile)
     read_header(manifold)  # a bad manifold is named as such before its fit document is read
     if fit_json is not None:
-        choice = choose_configs(manifold, prof, fit_json, opts, rep)
+        choice = choose_configs(manifold, prof, fit_json, opts, progress)
         loaded = load_manifold(manifold)
     else:
         loaded = load_manifold(manifold)
-        choice = choose_configs(manifold, prof, None, opts, rep, loaded)
+        choice = choose_configs(manifold, prof, None, opts, progress, loaded)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as e:
         raise BundleError(f"cannot write {out}: {e.strerror}; choose a writable --out") from None
     try:
-        manifest = _fill(tmp, manifold, loaded, prof, choice, opts, rep)
+        manifest = _fill(tmp, manifold, loaded, prof, choice, opts, progress)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.copyfile(RUNNER, tmp / "run.py")
         shutil.copyfile(TRT_DEVICE, tmp / TRT_DEVICE.name)
@@ -159,7 +159,7 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     return out
 
 
-def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opts: BundleOptions, rep: Reporter) -> dict:
+def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opts: BundleOptions, progress: Progress) -> dict:
     """Export every model of the loaded manifold ``m`` into ``tmp/models``, write the samples; return the manifest."""
     import metaforge
     from metaforge.deploy.job import job_for
@@ -171,10 +171,10 @@ def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opt
     space, ds = m.space, m.dataset()
     predicted = predictions(prof, space, [c for _, c in configs])
     models, refs = [], {}
-    rep.phase("exporting bundle models", len(configs))
+    progress.phase("exporting bundle models", len(configs))
     for i, (mid, cfg) in enumerate(configs):
         job = job_for(m, ArchConfig.parse(cfg), target, choice.source, ds)
-        res = export_model(job.model, job.spec, job.target, tmp / "models" / mid, job.data, reporter=rep)
+        res = export_model(job.model, job.spec, job.target, tmp / "models" / mid, job.data, progress=progress)
         if not res.passed:
             raise GateFailed.from_report(res.report, res.report_path)
         if i == 0:
@@ -192,7 +192,7 @@ def _fill(tmp: Path, manifold: str | Path, m, prof: Profile, choice: Choice, opt
             "host_check": {"passed": res.passed, "parity": dataclasses.asdict(res.report.parity),
                            "accuracy": res.report.accuracy.artifact},
         })
-        rep.advance()
+        progress.advance()
     labels = data.heldout.labels[:n].numpy().astype(np.int64)
     np.savez(tmp / SAMPLES_FILE, x=x.numpy().astype(np.float32), labels=labels, **refs)
     of = len(data.heldout)

@@ -11,7 +11,7 @@ from rich.table import Table
 from metaforge.cli import app
 from metaforge.cli.console import make_console
 from metaforge.cli.profile import profile_app
-from metaforge.cli.progress import RichReporter
+from metaforge.cli.progress import RichProgress
 
 
 @app.command()
@@ -44,8 +44,8 @@ def bundle(
         opts = BundleOptions(sweep=sweep, samples=samples, warmup=warmup, runs=runs, max_evals=max_evals)
     except ValueError as e:
         raise BundleError(f"bad bundle option: {e}") from None
-    with RichReporter() as rep:
-        path = build_bundle(manifold, profile, out, fit_json=fit, options=opts, force=force, reporter=rep)
+    with RichProgress() as progress:
+        path = build_bundle(manifold, profile, out, fit_json=fit, options=opts, force=force, progress=progress)
     import json
 
     m = json.loads((path / "manifest.json").read_text())

@@ -42,11 +42,11 @@ def check(
     for path in (json_path, junit):
         if path is not None:
             ensure_writable(path)
-    from metaforge.cli.progress import RichReporter
+    from metaforge.cli.progress import RichProgress
     from metaforge.deploy.check import check_profiles, exit_code, write_json, write_junit
 
-    with RichReporter() as rep:
-        runs = check_profiles(manifold, list(profile), out, time_cap_s=time_cap, reporter=rep)
+    with RichProgress() as progress:
+        runs = check_profiles(manifold, list(profile), out, time_cap_s=time_cap, progress=progress)
     if json_path:
         write_json(runs, json_path)
     if junit:

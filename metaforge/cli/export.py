@@ -29,13 +29,13 @@ def export(
 
     Exit codes: 0 every gate passed, 2 a parity or accuracy gate failed, 4 the export failed.
     """
-    from metaforge.cli.progress import RichReporter
+    from metaforge.cli.progress import RichProgress
     from metaforge.deploy.export import export_pick
     from metaforge.export import GateFailed
 
-    with RichReporter() as rep:
+    with RichProgress() as progress:
         result = export_pick(manifold, out, fit_json=fit, profile=profile, config=config, fmt=format, precision=precision,
-                             target=target, allow_fallback=allow_fallback, reporter=rep)
+                             target=target, allow_fallback=allow_fallback, progress=progress)
     print_summary(result.report, result.report_path)
     if not result.passed:
         raise GateFailed.from_report(result.report, result.report_path)

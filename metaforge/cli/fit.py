@@ -11,7 +11,7 @@ from rich.table import Table
 
 from metaforge.cli import app
 from metaforge.cli.console import make_console
-from metaforge.cli.progress import RichReporter
+from metaforge.cli.progress import RichProgress
 
 
 def print_result(result, console: Console | None = None) -> None:
@@ -84,9 +84,9 @@ def fit(
     from metaforge.fit.plot import plot
 
     try:
-        with RichReporter() as rep:
+        with RichProgress() as progress:
             result = run_fit(manifold, prof, latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor,
-                             table=table, measure=measure, seed=seed, max_evals=max_evals, time_cap_s=time_cap, reporter=rep)
+                             table=table, measure=measure, seed=seed, max_evals=max_evals, time_cap_s=time_cap, progress=progress)
     except InfeasibleBudget as e:
         print_result(e.result)
         if json_path:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from metaforge.cli import app
 from metaforge.cli.console import make_console
-from metaforge.cli.progress import RichReporter
+from metaforge.cli.progress import RichProgress
 
 profile_app = typer.Typer(help="Device profiles: budgets, export target and what is known of the device.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
@@ -66,10 +66,10 @@ def measure(
 
     if reason := runtime_available(p):  # another device: refused before torch is imported
         raise MeasureError(reason)
-    from metaforge.fit.table import build_table  # torch: only once the inputs are known to be good
+    from metaforge.fit.measure_table import build_table  # torch: only once the inputs are known to be good
 
-    with RichReporter() as rep:
-        table = build_table(p, space, points=points, calibration=calibration, reporter=rep)
+    with RichProgress() as progress:
+        table = build_table(p, space, points=points, calibration=calibration, progress=progress)
     path = table.save(out)
     cal = table.calibration.get(p.budget.latency_stat, [1.0, 0.0])
     typer.echo(f"wrote {path}: {len(table.entries)} layer shapes; network = {cal[0]:.3f} x sum(layers) + {cal[1]:.4f} ms; "

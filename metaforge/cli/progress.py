@@ -1,30 +1,30 @@
-"""A rich progress display for long library work (implements :class:`metaforge.report.Reporter`)."""
+"""A rich progress display for long library work (implements :class:`metaforge.progress.Progress`)."""
 
 from __future__ import annotations
 
+from rich import progress as bar
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 
 
-class RichReporter(Reporter):
+class RichProgress(Progress):
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
+        self.progress = bar.Progress(
+            bar.TextColumn("[bold]{task.description}"),
+            bar.BarColumn(),
+            bar.MofNCompleteColumn(),
+            bar.TimeElapsedColumn(),
+            bar.TimeRemainingColumn(),
+            bar.TextColumn("{task.fields[metrics]}"),
             console=self.console,
             transient=False,
         )
         self.task = None
         self.started = False
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> "RichProgress":
         return self  # the display starts with the first phase: work that fails early prints nothing
 
     def __exit__(self, *exc) -> None:

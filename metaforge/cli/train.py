@@ -10,8 +10,8 @@ import typer
 
 from metaforge.cli import app
 from metaforge.cli.info import print_table
-from metaforge.cli.progress import RichReporter
-from metaforge.report import Reporter
+from metaforge.cli.progress import RichProgress
+from metaforge.progress import Progress
 
 
 @app.command()
@@ -75,10 +75,10 @@ def train(
     from metaforge.train.run import resume_run
     from metaforge.train.run import train as run_train
 
-    with process_group(device) as place, (RichReporter() if place.main else nullcontext(Reporter())) as rep:
+    with process_group(device) as place, (RichProgress() if place.main else nullcontext(Progress())) as progress:
         if cfg is None:
-            manifold = resume_run(resume, rep, device=None if device == "auto" else device, out=out)
+            manifold = resume_run(resume, progress, device=None if device == "auto" else device, out=out)
         else:
-            manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, rep)
+            manifold = run_train(cfg, out or Path("manifold.safetensors"), run_dir, progress)
     if place.main:
         print_table(manifold)

@@ -19,7 +19,7 @@ from metaforge.errors import MetaforgeError, OutputError
 from metaforge.export.gates import Check
 from metaforge.io import atomic_write_text
 from metaforge.profiles import Profile
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 
 if TYPE_CHECKING:
     from metaforge.export.report import ExportReport
@@ -48,7 +48,7 @@ class ProfileRun:
 
 
 def check_profiles(manifold: str | Path, profiles: list[str], out_dir: str | Path, *, time_cap_s: float = 120.0,
-                   reporter: Reporter | None = None) -> list[ProfileRun]:
+                   progress: Progress | None = None) -> list[ProfileRun]:
     """Every profile fitted, exported and gated; the manifold and its dataset are loaded once for all."""
     from metaforge.checkpoint import load_manifold, read_header
     from metaforge.profiles import load_profile
@@ -56,10 +56,10 @@ def check_profiles(manifold: str | Path, profiles: list[str], out_dir: str | Pat
     read_header(manifold)  # every input is checked before the first profile's work is done
     profs = [load_profile(p) for p in profiles]
     m = load_manifold(manifold)
-    return [check_profile(m, p, Path(out_dir), time_cap_s, reporter or Reporter()) for p in profs]
+    return [check_profile(m, p, Path(out_dir), time_cap_s, progress or Progress()) for p in profs]
 
 
-def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, rep: Reporter) -> ProfileRun:
+def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, progress: Progress) -> ProfileRun:
     from metaforge.deploy.job import job_for
     from metaforge.export.pipeline import export_model
     from metaforge.fit import InfeasibleBudget, fit
@@ -72,7 +72,7 @@ def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, 
     t0 = time.monotonic()
     measure = runtime_available(prof) is None
     try:
-        pick = fit(m, prof, measure=measure, time_cap_s=time_cap_s, reporter=rep).pick
+        pick = fit(m, prof, measure=measure, time_cap_s=time_cap_s, progress=progress).pick
     except InfeasibleBudget as e:
         pick = e.result.pick
         for g, value, limit, src in (("latency", pick and pick.latency_ms, b.latency_ms, pick and pick.latency_source),
@@ -91,7 +91,7 @@ def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, 
     t1 = time.monotonic()
     try:
         job = job_for(m, pick.config, prof.resolved_target, f"profile {prof.name}")
-        report = export_model(job.model, job.spec, job.target, out_dir / prof.name, job.data, reporter=rep).report
+        report = export_model(job.model, job.spec, job.target, out_dir / prof.name, job.data, progress=progress).report
     except OutputError:
         raise  # the output cannot be written (a full disk): an error of the run, not a failed gate
     except MetaforgeError as e:

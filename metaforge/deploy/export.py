@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from metaforge.deploy.pick import choose, config_of
 from metaforge.io import ensure_writable
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.targets import load_target, resolve_target
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def export_pick(manifold: str | Path, out: str | Path, *, fit_json: str | Path | None = None, profile: str | None = None,
                 config: str | None = None, fmt: str | None = None, precision: str | None = None, target: str | None = None,
-                allow_fallback: bool = False, reporter: Reporter | None = None) -> ExportResult:
+                allow_fallback: bool = False, progress: Progress | None = None) -> ExportResult:
     """Export the config that ``fit_json``, ``profile`` or ``config`` names to the target they (or ``target``,
     ``fmt``, ``precision``) give; the manifold is loaded once, after every input was checked."""
     from metaforge.checkpoint import read_space
@@ -31,5 +31,5 @@ def export_pick(manifold: str | Path, out: str | Path, *, fit_json: str | Path |
     from metaforge.export.pipeline import export_model
 
     m = load_manifold(manifold)
-    job = job_for(m, config_of(choice, m, reporter), tgt, choice.source)
-    return export_model(job.model, job.spec, job.target, out, job.data, allow_fallback=allow_fallback, reporter=reporter)
+    job = job_for(m, config_of(choice, m, progress), tgt, choice.source)
+    return export_model(job.model, job.spec, job.target, out, job.data, allow_fallback=allow_fallback, progress=progress)

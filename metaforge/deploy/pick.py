@@ -17,7 +17,7 @@ from metaforge.targets import Target, load_target
 
 if TYPE_CHECKING:
     from metaforge.manifold import Manifold
-    from metaforge.report import Reporter
+    from metaforge.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ def choose(manifold: str | Path, *, fit_json: str | Path | None = None, profile:
     return Choice(f"profile {prof.name}", None, prof.resolved_target, prof)
 
 
-def config_of(choice: Choice, m: Manifold, reporter: Reporter | None = None) -> ArchConfig:
+def config_of(choice: Choice, m: Manifold, progress: Progress | None = None) -> ArchConfig:
     """The chosen config, fitting the profile on the loaded manifold when the choice is a profile."""
     if choice.config is not None:
         return choice.config
     from metaforge.fit import fit
 
-    return fit(m, choice.profile, reporter=reporter).pick.config
+    return fit(m, choice.profile, progress=progress).pick.config

@@ -21,7 +21,7 @@ from metaforge.export.gates import Check, compare
 from metaforge.export.registry import exporter, runtime
 from metaforge.export.report import REPORT_FILE, REPORT_SCHEMA, ArtifactFile, ExportReport
 from metaforge.io import atomic_folder, file_sha256
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.targets import Target
 
 CALIBRATION_SEED = 0
@@ -54,10 +54,10 @@ def reference_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -
 
 def export_model(
     model: nn.Module, spec: ModelSpec, target: Target, out_dir: str | Path, data: ExportData,
-    *, allow_fallback: bool = False, reporter: Reporter | None = None,
+    *, allow_fallback: bool = False, progress: Progress | None = None,
 ) -> ExportResult:
     """Write the artifact for ``target`` into ``out_dir``, check it, and write ``report.json``."""
-    rep = reporter or Reporter()
+    progress = progress or Progress()
     out_dir = Path(out_dir)
     target, checks, notes = _precision_policy(target, allow_fallback)
     fmt = exporter(target.format)
@@ -67,11 +67,11 @@ def export_model(
     calib = calibration_images(data, target.calibration_samples) if target.precision == "int8" else None
     with atomic_folder(out_dir) as stage:
         t0 = time.perf_counter()
-        rep.log(f"exporting {target.format} {target.precision} to {out_dir}")
+        progress.log(f"exporting {target.format} {target.precision} to {out_dir}")
         done = fmt.export(model, spec, target, stage, calib)
         seconds = time.perf_counter() - t0
         artifact = done.artifact
-        rep.log(f"running {n} held-out samples through {artifact.format} ({Path(artifact.path).name})")
+        progress.log(f"running {n} held-out samples through {artifact.format} ({Path(artifact.path).name})")
         runner = done.runner or runtime(artifact.format)(artifact)
         try:
             out = runner(x.numpy())

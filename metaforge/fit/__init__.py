@@ -22,7 +22,7 @@ from metaforge.fit.latency import Measurement, MeasureError, measure_one, runtim
 from metaforge.fit.memory import predict_memory
 from metaforge.fit.shapes import Layer
 from metaforge.profiles import Budget, Profile, load_profile
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 
 if TYPE_CHECKING:  # torch: imported by fit() itself, so the fit document and the CLI's checks stay light
@@ -120,7 +120,7 @@ def _least_ratio(walk: list[Candidate], costs: dict[ArchConfig, tuple]) -> float
 def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, latency_ms: float | None = None,
         memory_mb: float | None = None, accuracy_floor: float | None = None, table: str | Path | None = None,
         measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
-        max_evals: int = 300, time_cap_s: float = 120.0, reporter: Reporter | None = None,
+        max_evals: int = 300, time_cap_s: float = 120.0, progress: Progress | None = None,
         latency_source: LatencySource | None = None, measurer: Measurer | None = None) -> FitResult:
     """Pick the most accurate config of ``manifold`` (a file, or one loaded from a file) within ``profile``'s budgets (overridable).
 
@@ -130,7 +130,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
     from metaforge.checkpoint import load_manifold, read_header
 
     t0 = time.monotonic()
-    rep = reporter or Reporter()
+    progress = progress or Progress()
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     budget = prof.budget.overridden(latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor)
     if measure and measurer is None and (reason := runtime_available(prof)):
@@ -178,7 +178,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
 
     fits = lambda c: Candidate(c, 0.0, *cost(c)).within(loose)  # noqa: E731
     try:
-        scores, method = search(space, fits, evaluator, seed=seed, max_evals=max_evals, time_cap_s=time_cap_s, reporter=rep)
+        scores, method = search(space, fits, evaluator, seed=seed, max_evals=max_evals, time_cap_s=time_cap_s, progress=progress)
     finally:
         cache.save()
     for key, acc in cache.values.items():  # configs of earlier searches cost nothing to consider
@@ -207,7 +207,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         if walk and budget.latency_ms and c.latency_ms * _least_ratio(walk, costs) > budget.latency_ms:
             skipped += 1  # even the most favourable measured/predicted ratio so far puts it over the budget
             continue
-        rep.log(f"measuring '{c.config}' in ONNX Runtime")
+        progress.log(f"measuring '{c.config}' in ONNX Runtime")
         net = m.materialize(c.config)
         meas = measurer(net, shape) if measurer else measure_one(net, shape, prof)
         mem = (meas.peak_mb, "measured") if meas.peak_mb is not None else (c.memory_mb, c.memory_source)

@@ -21,7 +21,7 @@ from pathlib import Path
 from metaforge.errors import MetaforgeError
 from metaforge.io import atomic_write_text, file_sha256
 from metaforge.manifold import Manifold
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace
 
 CACHE_SCHEMA = "metaforge-fitcache/1"
@@ -131,12 +131,12 @@ class _Genes:
 
 def search(space: ArchSpace, fits: Callable[[ArchConfig], bool], score: Callable[[ArchConfig], float], *,
            seed: int = 0, max_evals: int = 300, time_cap_s: float = 120.0, population: int = 16,
-           enumerate_max: int = 5000, reporter: Reporter | None = None) -> tuple[dict[ArchConfig, float], str]:
+           enumerate_max: int = 5000, progress: Progress | None = None) -> tuple[dict[ArchConfig, float], str]:
     """Accuracy of every config looked at, and the method ("enumerate" or "evolution").
 
     ``fits`` is the cheap budget test from the cost model; ``score`` the (cached) accuracy.
     """
-    rep = reporter or Reporter()
+    progress = progress or Progress()
     start = time.monotonic()
     scores: dict[ArchConfig, float] = {}
 
@@ -144,17 +144,17 @@ def search(space: ArchSpace, fits: Callable[[ArchConfig], bool], score: Callable
         for c in configs:
             if c not in scores and len(scores) < max_evals and time.monotonic() - start < time_cap_s:
                 scores[c] = score(c)
-                rep.advance()
+                progress.advance()
 
     if space_size(space) <= enumerate_max:  # cheap to cost every config: enumerate if few fit
         todo = [c for c in enumerate_space(space) if fits(c)]
         if len(todo) <= max_evals:
-            rep.phase("accuracy (every config within budget)", len(todo))
+            progress.phase("accuracy (every config within budget)", len(todo))
             evaluate(todo)
             return scores, "enumerate"
     rng = random.Random(seed)
     genes = _Genes(space, rng)
-    rep.phase("accuracy (evolutionary search)", max_evals)
+    progress.phase("accuracy (evolutionary search)", max_evals)
     evaluate(anchors(space)[: max_evals // 2])
     pop = [c for c in scores if fits(c)]
     for _ in range(5000):  # bounded: a tight budget may leave few configs to draw

@@ -1,36 +1,25 @@
 """Per-layer latency tables (nn-Meter style): measured on a device, interpolated for any config.
 
-``build_table`` times every layer shape on a grid of widths that covers a manifold's space (each
-layer a standalone model in the real runtime), then times a few whole networks and fits
-``network = scale * sum(layers) + offset`` so that what standalone timing misses (the session's
-fixed cost, caches) is accounted for. The same calibration networks give the memory model
-``peak = offset + a * (weights + activations)`` (one slope: on small networks the two cannot be
-told apart, and a fit with two slopes gives one a negative sign). ``LatencyTable.predict`` interpolates.
+A table holds the time of every layer shape on a grid of widths that covers a manifold's space and
+the calibration ``network = scale * sum(layers) + offset`` fitted on whole networks;
+:meth:`LatencyTable.predict_ms` interpolates. Torch-free (numpy only), so reading a table, predicting
+with it and ingesting a device's results (:mod:`metaforge.bundle.ingest`) never load torch; measuring
+one builds modules and lives in :mod:`metaforge.fit.measure_table`.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from metaforge.errors import MetaforgeError
-from metaforge.fit import shapes
 from metaforge.fit.shapes import Layer
 from metaforge.io import atomic_write_text
-from metaforge.nets import BasicBlock, ConvUnit, ResNet
-from metaforge.profiles import Profile
-from metaforge.report import Reporter
 from metaforge.space import ArchConfig, ArchSpace
-
-if TYPE_CHECKING:
-    from metaforge.fit.latency import Timing
 
 SCHEMA = "metaforge-latency-table/1"
 STATS = ("p50", "p90")
@@ -143,23 +132,6 @@ def grid_layers(space: ArchSpace, points: int) -> list[Layer]:
     return out
 
 
-class _Head(nn.Module):
-    def __init__(self, cin: int, classes: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        return self.fc(nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-def layer_module(layer: Layer) -> nn.Module:
-    if layer.kind == "stem":
-        return nn.Sequential(ConvUnit(layer.cin, layer.cout, 3, 1, "none"), nn.ReLU())
-    if layer.kind == "head":
-        return _Head(layer.cin, layer.cout)
-    return BasicBlock(layer.cin, layer.cout, layer.stride, "none")
-
-
 def random_configs(space: ArchSpace, n: int, seed: int, exclude: set = frozenset()) -> list[ArchConfig]:
     rng, out = random.Random(seed), []
     for _ in range(100 * n):
@@ -170,45 +142,3 @@ def random_configs(space: ArchSpace, n: int, seed: int, exclude: set = frozenset
         if len(out) == n:
             break
     return out
-
-
-def build_table(profile: Profile, space: ArchSpace, points: int = 6, calibration: int = 10, seed: int = 1234,
-                reporter: Reporter | None = None, timing: "Timing | None" = None) -> LatencyTable:
-    """Measure a table for ``profile`` (its runtime must be on this machine) covering ``space``.
-
-    A one-op model, every layer shape and the calibration networks are timed in one runtime
-    process, interleaved (:mod:`metaforge.fit.ort_worker`), so that the layers and the networks
-    they must add up to are measured under the same conditions; peak memory of each calibration
-    network is then read in a process of its own."""
-    from metaforge.fit.latency import MeasureError, Timing, measure_modules, runtime_available
-    from metaforge.fit.memory import memory_terms
-
-    if reason := runtime_available(profile):
-        raise MeasureError(reason)
-    rep = reporter or Reporter()
-    grid = grid_layers(space, points)
-    configs = random_configs(space, calibration, seed) + [space.smallest, space.full]
-    shape = space.input_shape
-    modules = [nn.ReLU()] + [layer_module(x) for x in grid] + [ResNet(c, space.in_channels, space.num_classes) for c in configs]
-    shapes_in = [shape] + [(x.cin, x.hw, x.hw) for x in grid] + [shape] * len(configs)
-    rep.phase(f"timing {len(grid)} layer shapes and {len(configs)} networks", 1)
-    got = measure_modules(modules, shapes_in, profile, memory=range(1 + len(grid), len(modules)), timing=timing or Timing())
-    rep.advance()
-    null, rows, meas = got[0], got[1:1 + len(grid)], got[1 + len(grid):]
-    entries = {(x.kind, x.cin, x.cout, x.hw, x.stride): {"p50": r.p50_ms, "p90": r.p90_ms} for x, r in zip(grid, rows)}
-    table = LatencyTable(profile.name, profile.batch, profile.device.threads, entries, machine=platform.processor() or platform.machine())
-    table.overhead = {s: null.stat(s) for s in STATS}
-    table.calibration_configs = [str(c) for c in configs]
-    terms = [memory_terms(shapes.layers(c, space), profile) for c in configs]
-    for s in STATS:
-        sums = [table.predict_ms(shapes.layers(c, space), s) for c in configs]
-        a = np.stack([sums, np.ones(len(configs))], 1)
-        scale, offset = np.linalg.lstsq(a, np.array([m.stat(s) for m in meas]), rcond=None)[0]
-        table.calibration[s] = [float(scale), float(offset)]
-    if all(m.peak_mb is not None for m in meas):
-        payload, peak = np.array([w + act for w, act in terms]), np.array([m.peak_mb for m in meas])
-        offset, slope = np.linalg.lstsq(np.stack([np.ones_like(payload), payload], 1), peak, rcond=None)[0]
-        if slope < 0:  # noise larger than the networks: keep the physical slope of 1
-            offset, slope = float(np.mean(peak - payload)), 1.0
-        table.memory = [float(offset), float(slope)]
-    return table

@@ -12,7 +12,7 @@ from metaforge.errors import ConfigError
 from metaforge.evaluate import accuracy
 from metaforge.model_io import load_model, save_model
 from metaforge.nets import ResNet
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchSpace
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
@@ -24,7 +24,7 @@ from metaforge.train.syncbn import sync_batchnorm
 BASE_FILE = "base.safetensors"
 
 
-def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir: Path, state: dict | None, rep: Reporter,
+def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir: Path, state: dict | None, progress: Progress,
                d: Dist = Dist()) -> ResNet:
     """Train the full-size network with BatchNorm (or load ``--base``); rank 0 alone writes files."""
     if cfg.base_path:
@@ -53,7 +53,7 @@ def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir:
         pos = Position(state["epoch"], state["step"])
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.base_epochs * spe
-    rep.phase("base network", total, pos.global_step(spe))
+    progress.phase("base network", total, pos.global_step(spe))
     loss_fn = nn.CrossEntropyLoss()
 
     def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -65,7 +65,7 @@ def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir:
         prec.backward(loss)
         all_reduce_grads(model.parameters(), d)
         prec.step(opt)
-        rep.advance(1, loss=loss.item())
+        progress.advance(1, loss=loss.item())
 
     def save(p: Position) -> None:
         if d.main:
@@ -74,7 +74,7 @@ def train_base(cfg: TrainConfig, ds: Dataset, space: ArchSpace, device, run_dir:
 
     def end_epoch(epoch: int) -> None:
         if d.main:
-            rep.log(f"base epoch {epoch}/{cfg.base_epochs}: val top-1 {accuracy(model, ds.val, ds.norm, device=device):.4f}")
+            progress.log(f"base epoch {epoch}/{cfg.base_epochs}: val top-1 {accuracy(model, ds.val, ds.norm, device=device):.4f}")
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.base_epochs, pos, device, step, save, cfg.save_every, end_epoch, d.shard)
     if d.main:

@@ -11,7 +11,7 @@ from metaforge.inr import WeightINR
 from metaforge.layout import tensor_names
 from metaforge.nets import ResNet
 from metaforge.permute import channel_permutations, permute_channels
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchSpace
 from metaforge.train.config import TrainConfig
 from metaforge.train.loop import cosine_lr, set_lr
@@ -27,7 +27,7 @@ def ground_truth(cfg: TrainConfig, base: ResNet) -> dict[str, torch.Tensor]:
 
 def tensor_variances(truth: dict[str, torch.Tensor], space: ArchSpace, bn: bool) -> dict[str, torch.Tensor]:
     """Per generated tensor, the variance of its ground truth (the unit of the reconstruction loss)."""
-    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, space.in_channels, bn)}
+    return {n: truth[n].var().clamp_min(1e-8) for n in tensor_names(space.full, bn)}
 
 
 def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], var: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -35,7 +35,7 @@ def recon_loss(params: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], 
     return sum(((params[n] - truth[n]) ** 2).mean() / var[n] for n in var) / len(var)
 
 
-def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor], device, rep: Reporter) -> tuple[WeightINR, float]:
+def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor], device, progress: Progress) -> tuple[WeightINR, float]:
     """An INR that reproduces the full-size ground truth (codes from PCA, then regression)."""
     torch.manual_seed(cfg.seed)
     inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
@@ -45,7 +45,7 @@ def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor],
     var = tensor_variances(truth, space, inr.bn)
     opt = torch.optim.Adam(inr.parameters(), lr=cfg.recon_lr)
     steps = cfg.recon_steps_resolved
-    rep.phase("INR initialisation", steps)
+    progress.phase("INR initialisation", steps)
     with torch.no_grad():
         loss = recon_loss(inr.generate(space.full), truth, var)
     for t in range(steps):
@@ -54,5 +54,5 @@ def init_inr(cfg: TrainConfig, space: ArchSpace, truth: dict[str, torch.Tensor],
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        rep.advance(1, recon=loss.item())
+        progress.advance(1, recon=loss.item())
     return inr, loss.item()

@@ -10,7 +10,7 @@ from metaforge.data import Dataset
 from metaforge.errors import CheckpointError
 from metaforge.evaluate import accuracy
 from metaforge.manifold import Manifold
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist
@@ -22,9 +22,9 @@ from metaforge.train.state import restore_rng_states, rng_states, save_state
 class ManifoldPhase:
     """Resume, checkpoints and the epoch log of a manifold phase, whichever recipe runs it."""
 
-    def __init__(self, cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path, rep: Reporter, d: Dist) -> None:
+    def __init__(self, cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path, progress: Progress, d: Dist) -> None:
         self.cfg, self.ds, self.manifold, self.ema, self.device = cfg, ds, manifold, ema, device
-        self.run_dir, self.rep, self.d = run_dir, rep, d
+        self.run_dir, self.progress, self.d = run_dir, progress, d
 
     def resume(self, state: dict | None, opt: torch.optim.Optimizer, prec: Precision) -> Position:
         """Where the phase starts: the saved position (optimiser, EMA, scaler, RNG restored), or 0."""
@@ -55,5 +55,5 @@ class ManifoldPhase:
             if not self.d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
                 return
             accs = [accuracy(self.ema.materialize(c), ds.val, ds.norm, device=self.device) for c in (space.full, smallest)]
-            self.rep.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest '{smallest}' {accs[1]:.4f}")
+            self.progress.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest '{smallest}' {accs[1]:.4f}")
         return log

@@ -22,7 +22,7 @@ from metaforge.data import Dataset
 from metaforge.errors import ConfigError
 from metaforge.inr import WeightINR
 from metaforge.manifold import Manifold
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
@@ -67,7 +67,7 @@ def optimizer(inr: WeightINR, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
-                      state: dict | None, rep: Reporter, d: Dist, saver: ManifoldPhase) -> None:
+                      state: dict | None, progress: Progress, d: Dist, saver: ManifoldPhase) -> None:
     """Train every size from the initialised INR (the base network) with the sandwich rule."""
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
@@ -90,7 +90,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
     rate = pc.lr if pc.optimizer == "sgd" else cfg.lr
     warmup = max(min(spe, total // 20), min(20, total // 2))
     ce_fn = nn.CrossEntropyLoss()
-    rep.phase("manifold (progressive)", total, pos.global_step(spe))
+    progress.phase("manifold (progressive)", total, pos.global_step(spe))
 
     def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         inr.train()
@@ -125,7 +125,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         with torch.no_grad():
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - pc.ema)
-        rep.advance(1, loss=full_loss, acc=full_acc)
+        progress.advance(1, loss=full_loss, acc=full_acc)
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step,
               lambda p: saver.save(p, opt, prec), cfg.save_every, saver.end_epoch(smallest), d.shard)

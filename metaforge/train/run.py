@@ -26,7 +26,7 @@ from metaforge.io import atomic_write_text, ensure_writable
 from metaforge.manifold import Manifold, ManifoldInfo
 from metaforge.model_io import load_model
 from metaforge.nets import ResNet
-from metaforge.report import Reporter
+from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace, make_space
 from metaforge.train.base import BASE_FILE, train_base
 from metaforge.train.config import TrainConfig
@@ -59,7 +59,7 @@ def default_run_dir(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".safetensors") + ".run")
 
 
-def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: str | None = None, out: str | Path | None = None) -> Manifold:
+def resume_run(run_dir: str | Path, progress: Progress | None = None, device: str | None = None, out: str | Path | None = None) -> Manifold:
     """Continue an interrupted run from its folder (settings and output path are read from it).
 
     The saved output path is trusted only where it cannot surprise: beside the run folder, as
@@ -83,7 +83,7 @@ def resume_run(run_dir: str | Path, reporter: Reporter | None = None, device: st
         out = saved_out
     if device:
         cfg = dataclasses.replace(cfg, device=device)
-    return train(cfg, out, run_dir, reporter, resume=True)
+    return train(cfg, out, run_dir, progress, resume=True)
 
 
 def _resume_point(state: dict | None, run_dir: Path, out: Path) -> list[float]:
@@ -93,7 +93,7 @@ def _resume_point(state: dict | None, run_dir: Path, out: Path) -> list[float]:
             (run_dir / BASE_FILE).is_file(), out.is_file()]
 
 
-def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, reporter: Reporter | None = None, resume: bool = False) -> Manifold:
+def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, progress: Progress | None = None, resume: bool = False) -> Manifold:
     """Train a manifold end to end and write it to ``out``; returns the (EMA) manifold.
 
     Inside an initialised process group (torchrun, see :mod:`metaforge.train.dist`) every rank
@@ -101,7 +101,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     folder and ``out`` and reports progress, and only its manifold carries the accuracy table.
     """
     d = current()
-    rep = (reporter or Reporter()) if d.main else Reporter()
+    progress = (progress or Progress()) if d.main else Progress()
     out = Path(out)
     run_dir = Path(run_dir) if run_dir else default_run_dir(out)
     if d.main:  # an unwritable output fails now, not after the training (fresh runs and resumes alike)
@@ -138,9 +138,9 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         raise CheckpointError(f"another process still sees an earlier run's files in {run_dir}: several nodes need "
                               "the run folder on a filesystem every node shares (or a run folder of their own, emptied)")
 
-    base = train_base(cfg_run, ds, space, device, run_dir, state, rep, d)
+    base = train_base(cfg_run, ds, space, device, run_dir, state, progress, d)
     if d.main:
-        rep.log(f"base network '{space.full}': val top-1 {accuracy(base, ds.val, ds.norm, device=device):.4f}")
+        progress.log(f"base network '{space.full}': val top-1 {accuracy(base, ds.val, ds.norm, device=device):.4f}")
     truth = ground_truth(cfg_run, base)
 
     cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -157,26 +157,26 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         inr = WeightINR(space, cfg.inr, bn=cfg.bn_mode == "recalibrate").to(device)
         inr.load_state_dict(state["inr"])
     else:
-        inr, final_recon = init_inr(cfg_run, space, truth, device, rep)
+        inr, final_recon = init_inr(cfg_run, space, truth, device, progress)
         broadcast_module(inr, d)  # the same start on every rank, whatever the device's arithmetic
-        rep.log(f"INR initialised: relative reconstruction error {final_recon:.4f}")
+        progress.log(f"INR initialised: relative reconstruction error {final_recon:.4f}")
         if d.main:
             save_state(run_dir, {"phase": "init", "inr": inr.state_dict()})
     manifold = Manifold(inr, info, calibration)
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
     if phase != "manifold" and d.main:
-        rep.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
+        progress.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
     if cfg.recipe == "progressive":
-        train_progressive(cfg_run, ds, manifold, ema, device, run_dir, state, rep, d,
-                          ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, rep, d))
+        train_progressive(cfg_run, ds, manifold, ema, device, run_dir, state, progress, d,
+                          ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, progress, d))
     else:
-        train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, rep, teacher=base.eval(), d=d)
+        train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, progress, teacher=base.eval(), d=d)
 
     if d.main:
-        rep.log("evaluating the accuracy-vs-size table on the test split")
+        progress.log("evaluating the accuracy-vs-size table on the test split")
         info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
         round_to_storage(ema.inr)  # the table measures the weights the file will hold
-        info.accuracy = size_table(ema, ds, space, device, rep)
+        info.accuracy = size_table(ema, ds, space, device, progress)
         info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
         ema.inr.cpu()
         save_manifold(ema, out)
@@ -205,7 +205,7 @@ def param_groups(inr: WeightINR, cfg: TrainConfig) -> list[dict]:
 
 
 def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, truth: dict[str, torch.Tensor], device, run_dir: Path,
-                   state: dict | None, rep: Reporter, teacher: nn.Module | None = None, d: Dist = Dist()) -> None:
+                   state: dict | None, progress: Progress, teacher: nn.Module | None = None, d: Dist = Dist()) -> None:
     """The ``single`` recipe: train the INR through the generated networks, one random seen config per step.
 
     With ``cfg.distill`` > 0, the task loss mixes cross-entropy with the KL divergence to the base
@@ -216,7 +216,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     opt = torch.optim.AdamW(param_groups(inr, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     prec = Precision(cfg.precision, torch.device(device))
     synced = d.enabled and cfg.sync_bn and inr.bn
-    phase = ManifoldPhase(cfg, ds, manifold, ema, device, run_dir, rep, d)
+    phase = ManifoldPhase(cfg, ds, manifold, ema, device, run_dir, progress, d)
     pos = phase.resume(state, opt, prec)
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
@@ -226,7 +226,7 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
     var = tensor_variances(truth, space, inr.bn)
     loss_fn = nn.CrossEntropyLoss()
     smallest_seen = ArchConfig(tuple(w[0] for w in widths), tuple(d[0] for d in depths))
-    rep.phase("manifold", total, pos.global_step(spe))
+    progress.phase("manifold", total, pos.global_step(spe))
 
     def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         inr.train()
@@ -263,19 +263,19 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
         with torch.no_grad():
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - decay)
-        rep.advance(1, loss=ce.item(), acc=(logits.argmax(1) == y).float().mean().item())
+        progress.advance(1, loss=ce.item(), acc=(logits.argmax(1) == y).float().mean().item())
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step, lambda p: phase.save(p, opt, prec),
               cfg.save_every, phase.end_epoch(smallest_seen), d.shard)
 
 
-def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, rep: Reporter) -> list[dict]:
+def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, progress: Progress) -> list[dict]:
     """Test accuracy, parameters and FLOPs of the evaluation grid (seen and unseen sizes)."""
     shape = (space.in_channels, space.image_size, space.image_size)
     full_macs = count_cost(ResNet(space.full, space.in_channels, space.num_classes), shape).macs
     rows = []
     grid = evaluation_grid(space)
-    rep.phase("accuracy table", len(grid))
+    progress.phase("accuracy table", len(grid))
     for config in grid:
         net = manifold.materialize(config)
         cost = count_cost(net, shape)
@@ -284,5 +284,5 @@ def size_table(manifold: Manifold, ds: Dataset, space: ArchSpace, device, rep: R
             "flops_frac": round(cost.macs / full_macs, 4),
             "top1": round(accuracy(net, ds.test, ds.norm, device=device), 4), "seen": manifold.is_seen(config),
         })
-        rep.advance(1)
+        progress.advance(1)
     return rows

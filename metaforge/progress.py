@@ -1,9 +1,14 @@
-"""How long-running library work reports progress without printing: the caller passes a reporter."""
+"""Where long-running library work sends its progress, so the library never prints: the caller passes one.
+
+Named for what it carries (phases, steps, log lines); not to be confused with the export report
+(:class:`metaforge.export.report.ExportReport`, a file beside each artifact) or the fit document
+(:class:`metaforge.fit.document.FitDocument`, what ``fit --json`` writes).
+"""
 
 from __future__ import annotations
 
 
-class Reporter:
+class Progress:
     """Silent by default; the CLI subclasses it with a rich progress display."""
 
     def phase(self, name: str, total: int, done: int = 0) -> None:
