@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--budgets", type=float, nargs="*", help="latency budgets in ms (default: 5 spread over the space)")
     ap.add_argument("--random", type=int, default=300, help="random configs evaluated under each budget")
     ap.add_argument("--held-out", type=int, default=100, help="random configs of the whole space for the model's error")
-    ap.add_argument("--confirm", type=int, default=4, help="fit --confirm")
+    ap.add_argument("--confirm", type=int, default=3, help="fit --confirm")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ def fit(
     max_evals: Annotated[int, typer.Option(help="Most configs whose accuracy the search evaluates (manifolds without an accuracy model).")] = 300,
     time_cap: Annotated[float, typer.Option(help="Seconds the search may spend evaluating accuracy.")] = 120.0,
     seed: Annotated[int, typer.Option(help="Seed of the evolutionary search and of the accuracy model's candidate pool.")] = 0,
-    confirm: Annotated[int, typer.Option(min=1, help="Most predictions of the manifold's accuracy model confirmed by a real evaluation.")] = 4,
+    confirm: Annotated[int, typer.Option(min=1, help="Most predictions of the manifold's accuracy model confirmed by a real evaluation.")] = 3,
 ) -> None:
     """Pick the most accurate network of a manifold that meets a device's latency and memory budgets.
 

@@ -30,7 +30,7 @@ Fits = Callable[[ArchConfig], bool]
 class RankSettings:
     """How wide the candidate pool is and how many predictions are confirmed by evaluation."""
 
-    max_confirm: int = 4  # real evaluations at most (each is seconds on a 5,000-image validation split)
+    max_confirm: int = 3  # real evaluations at most (each is 1-3 s on a 5,000-image validation split on 2 cores)
     z: float = 1.0  # predictions within z sigma of the best lower bound may be the best
     random_configs: int = 2000  # random configs costed to seed the pool (spaces above enumerate_max)
     enumerate_max: int = 2000  # smaller spaces: every config is costed
