@@ -107,11 +107,13 @@ def test_the_time_share_bounds_the_measurement(tiny_run):
     assert rec.accuracy[1] == pytest.approx(accuracy(m.materialize(m.space.full), ds.val, ds.norm))
 
 
-def test_fit_confirms_predictions_by_real_evaluation(copy):
-    m = load_manifold(copy)
+def test_fit_confirms_predictions_by_real_evaluation(copy, tmp_path):
+    path = tmp_path / "unbounded.safetensors"  # a record of every planned config: the same whatever the machine's speed
+    attach_accuracy_model(copy, path, bounded=False, cfg=AccuracyModelConfig(points=32))
+    m = load_manifold(path)
     space = m.space
     budget = fake_latency(shapes.layers(space.scaled(0.6, (1, 2, 1)), space))[0]
-    r = fit(copy, "host-cpu", latency_ms=budget, latency_source=fake_latency)
+    r = fit(path, "host-cpu", latency_ms=budget, latency_source=fake_latency)
     assert r.method == "accuracy-model" and r.feasible and r.confirmed >= 1 and not r.note
     p = r.pick
     val = m.dataset().val
