@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are needed: reading a heade
 FORMAT = MANIFOLD_FORMAT
 FORMAT_VERSION = 1
 _CALIBRATION = "calibration.images"
+_ACCURACY_MODEL = "accuracy_model"  # header key of the accuracy record (metaforge.accuracy_model); absent in older files
 
 
 FP16_MAX = 65504.0
@@ -68,6 +69,8 @@ def save_manifold(manifold: Manifold, path: str | Path) -> Path:
         "inr": json.dumps(manifold.inr.describe()),
         "info": json.dumps(info),
     }
+    if manifold.accuracy_record is not None:
+        meta[_ACCURACY_MODEL] = manifold.accuracy_record.to_json()
     return atomic_write_safetensors(path, tensors, meta)
 
 
@@ -139,7 +142,20 @@ def load_manifold(path: str | Path, device: str | torch.device = "cpu") -> Manif
             raise CheckpointError(f"{path} holds non-finite values (NaN or inf) in 'inr.{k}'; "
                                   "the training diverged or the file is damaged: retrain it")
     inr.eval().to(device)
-    return Manifold(inr, info, calibration, source=path)
+    return Manifold(inr, info, calibration, source=path, accuracy_record=_accuracy_record(path, meta, space))
+
+
+def _accuracy_record(path: Path, meta: dict[str, str], space: ArchSpace):
+    """The stored accuracy record, checked; None for a manifold written before there was one."""
+    from metaforge.accuracy_model import AccuracyRecord, RecordError
+
+    text = meta.get(_ACCURACY_MODEL)
+    if text is None:
+        return None
+    try:
+        return AccuracyRecord.from_json(text, space)
+    except RecordError as e:
+        raise CheckpointError(f"{path} has a damaged accuracy record ({e}); retrain it or restore it from a copy") from None
 
 
 def _check_tensors(path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:

@@ -19,6 +19,7 @@ from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, ArchSpace
 
 if TYPE_CHECKING:
+    from metaforge.accuracy_model import AccuracyRecord
     from metaforge.data import Dataset
 
 DEFAULT_SAMPLES = 4
@@ -48,11 +49,12 @@ class Manifold:
     """One checkpoint, any width and depth: ``materialize(config)`` returns a plain network."""
 
     def __init__(self, inr: WeightINR, info: ManifoldInfo, calibration: torch.Tensor | None = None,
-                 source: Path | None = None) -> None:
+                 source: Path | None = None, accuracy_record: AccuracyRecord | None = None) -> None:
         self.inr = inr
         self.info = info
         self.calibration = calibration  # raw (uint8) training images for "recalibrate" BN statistics
         self.source = source  # the file it was loaded from (fit's accuracy cache is kept beside it)
+        self.accuracy_record = accuracy_record  # val top-1 measured at training and its model's hyperparameters (fit ranks by it)
         self._nets: OrderedDict[ArchConfig, nn.Module] = OrderedDict()
 
     def dataset(self) -> Dataset:

@@ -252,6 +252,9 @@ CASES = [
          r"t\.json is a damaged latency table", setup=_write("t.json", '{"schema": "metaforge-latency-table/1", "entries": [{"kind": "stem"}]}')),
     Case("fit-json-under-a-file", ("fit", "{m}", "--profile", "host-cpu", "--json", "{tmp}/file.txt/fit.json"),
          r"cannot write .*file\.txt", setup=A_FILE),
+    Case("fit-damaged-accuracy-record", ("fit", "{tmp}/acc.safetensors", "--profile", "host-cpu"),
+         r"acc\.safetensors has a damaged accuracy record \(.*\); retrain it",
+         setup=_rewritten("acc.safetensors", lambda meta, _t: meta.update(accuracy_model='{"schema": "metaforge-accuracy-model/1"}'))),
     Case("fit-measure-another-device", ("fit", "{m}", "--profile", "raspberry-pi-4", "--measure"), r"--measure is not possible here", code=4),
     # ---- bundle / profile ingest
     Case("bundle-truncated-manifold", ("bundle", "--manifold", "{tmp}/trunc.safetensors", "--profile", "host-cpu", "--out", "{tmp}/b"),

@@ -26,7 +26,7 @@ def print_result(result, console: Console | None = None) -> None:
     for c in rows:
         mark = "pick" if result.pick and c.config == result.pick.config and result.feasible else ""
         mark = mark or ("over" if not c.within(result.budget) else "")
-        table.add_row(str(c.config), f"{c.accuracy:.4f}", f"{c.latency_ms:.4g} ({c.latency_source})",
+        table.add_row(str(c.config), c.accuracy_text, f"{c.latency_ms:.4g} ({c.latency_source})",
                       f"{c.memory_mb:.4g} ({c.memory_source})", f"{c.params:,}", f"{c.mflops:.3f}", mark)
     console.print(table)
     for c in result.measured:
@@ -35,7 +35,8 @@ def print_result(result, console: Console | None = None) -> None:
     b = result.budget
     console.print(f"budget: latency {b.latency_ms or '-'} ms ({stat}), memory {b.memory_mb or '-'} MB, "
                   f"accuracy floor {b.accuracy_floor:g}; {result.evaluated} configs looked at "
-                  f"({result.method}) in {result.seconds:.1f} s")
+                  f"({result.method}{f', {result.confirmed} predictions confirmed by evaluation' if result.method == 'accuracy-model' else ''}) "
+                  f"in {result.seconds:.1f} s")
     from metaforge.fit.latency import runtime_available
 
     if result.pick and result.pick.latency_source == "roofline" and runtime_available(result.profile) is None:
@@ -45,7 +46,7 @@ def print_result(result, console: Console | None = None) -> None:
         console.print(f"latency table: {result.latency_table}")
     if result.pick and result.feasible:
         p = result.pick
-        console.print(f"[bold]pick[/]: {p.config}  val top-1 {p.accuracy:.4f}, {p.latency_ms:.4g} ms {stat} "
+        console.print(f"[bold]pick[/]: {p.config}  val top-1 {p.accuracy_text}, {p.latency_ms:.4g} ms {stat} "
                       f"({p.latency_source}), {p.memory_mb:.4g} MB ({p.memory_source})")
 
 
@@ -60,9 +61,10 @@ def fit(
     memory_mb: Annotated[Optional[float], typer.Option(help="Override the profile's memory budget (MB).")] = None,
     accuracy_floor: Annotated[Optional[float], typer.Option(help="Override the profile's accuracy floor (0..1).")] = None,
     table: Annotated[Optional[Path], typer.Option(help="A latency table from `metaforge profile measure` (else the profile's, else the roofline).")] = None,
-    max_evals: Annotated[int, typer.Option(help="Most configs whose accuracy the search evaluates.")] = 300,
+    max_evals: Annotated[int, typer.Option(help="Most configs whose accuracy the search evaluates (manifolds without an accuracy model).")] = 300,
     time_cap: Annotated[float, typer.Option(help="Seconds the search may spend evaluating accuracy.")] = 120.0,
-    seed: Annotated[int, typer.Option(help="Seed of the evolutionary search.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the evolutionary search and of the accuracy model's candidate pool.")] = 0,
+    confirm: Annotated[int, typer.Option(min=1, help="Most predictions of the manifold's accuracy model confirmed by a real evaluation.")] = 3,
 ) -> None:
     """Pick the most accurate network of a manifold that meets a device's latency and memory budgets.
 
@@ -82,11 +84,13 @@ def fit(
     from metaforge.fit import fit as run_fit
     from metaforge.fit.document import write_json
     from metaforge.fit.plot import plot
+    from metaforge.fit.ranked import RankSettings
 
     try:
         with RichProgress() as progress:
             result = run_fit(manifold, prof, latency_ms=latency_ms, memory_mb=memory_mb, accuracy_floor=accuracy_floor,
-                             table=table, measure=measure, seed=seed, max_evals=max_evals, time_cap_s=time_cap, progress=progress)
+                             table=table, measure=measure, seed=seed, max_evals=max_evals, time_cap_s=time_cap, progress=progress,
+                             rank=RankSettings(max_confirm=confirm))
     except InfeasibleBudget as e:
         print_result(e.result)
         if json_path:

@@ -34,6 +34,9 @@ def print_table(manifold: Manifold, console: Console | None = None) -> None:
     for r in info.accuracy:
         table.add_row(r["config"], f"{r['params']:,}", f"{r['mflops']:.2f}", f"{100 * r['flops_frac']:.1f}", f"{r['top1']:.4f}", "seen" if r["seen"] else "unseen")
     console.print(table)
+    record = manifold.accuracy_record
+    console.print(record.describe() if record is not None else
+                  "accuracy model: none (written before metaforge stored one): fit evaluates candidates one by one")
     wall = info.train_config.get("wall_time_s")
     if wall is not None:
         console.print(f"training wall time: {wall:.0f} s")
@@ -49,6 +52,6 @@ def info(
 
     if json_out:
         header = read_header(manifold)
-        typer.echo(json.dumps({k: json.loads(v) if k in ("space", "inr", "info") else v for k, v in header.items()}, indent=2))
+        typer.echo(json.dumps({k: json.loads(v) if k in ("space", "inr", "info", "accuracy_model") else v for k, v in header.items()}, indent=2))
         return
     print_table(load_manifold(manifold))

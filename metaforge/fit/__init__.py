@@ -1,5 +1,11 @@
 """``fit(manifold, profile)``: the most accurate config of a manifold within a device's budgets.
 
+Accuracy comes from the manifold's accuracy model when it carries one (:mod:`metaforge.fit.ranked`:
+candidates ranked by predicted val top-1, the few that may be the best confirmed by real evaluation,
+the pick made on measured accuracy); manifolds written before there was one are searched by
+evaluating candidates (:mod:`metaforge.fit.search`), as before, and fit says so in one line. Every
+accuracy says its source: ``measured`` (on N validation images) or ``predicted`` (+- sigma).
+
 Costs come from the cost model (:mod:`metaforge.fit.latency`, :mod:`metaforge.fit.memory`):
 a per-layer table when one is given, else the profile's roofline. With ``measure=True`` the pick
 is re-measured in the real runtime and, while it misses the budget, replaced by the next most
@@ -20,6 +26,7 @@ from metaforge.errors import InputError, MetaforgeError
 from metaforge.fit import shapes
 from metaforge.fit.latency import Measurement, MeasureError, measure_one, runtime_available
 from metaforge.fit.memory import predict_memory
+from metaforge.fit.ranked import RankSettings
 from metaforge.fit.shapes import Layer
 from metaforge.profiles import Budget, Profile, load_profile
 from metaforge.progress import Progress
@@ -46,6 +53,16 @@ class Candidate:
     memory_source: str  # "measured", "table" or "analytic"
     params: int
     mflops: float
+    accuracy_source: str = "measured"  # "measured" (val top-1 on accuracy_images images) or "predicted" (+- accuracy_sigma)
+    accuracy_images: int | None = None
+    accuracy_sigma: float | None = None
+
+    @property
+    def accuracy_text(self) -> str:
+        """The accuracy with its source, as tables and messages write it."""
+        if self.accuracy_source == "predicted":
+            return f"{self.accuracy:.4f} ± {self.accuracy_sigma or 0.0:.4f} (predicted)"
+        return f"{self.accuracy:.4f} (measured{f' on {self.accuracy_images}' if self.accuracy_images else ''})"
 
     def within(self, budget: Budget) -> bool:
         """Within the latency and memory budgets (the accuracy floor is checked apart)."""
@@ -68,6 +85,8 @@ class FitResult:
     message: str = ""
     measured: list[Candidate] = field(default_factory=list)  # the walk of --measure, in order
     latency_table: str | None = None  # the table file "table" latencies came from
+    confirmed: int = 0  # accuracy-model fits: the predictions confirmed by a real evaluation
+    note: str = ""  # how accuracy was found, when not by the manifold's accuracy model
 
 
 class InfeasibleBudget(MetaforgeError):
@@ -104,7 +123,7 @@ def _limits(budget: Budget) -> str:
 
 def _cost(c: Candidate) -> str:
     return (f"'{c.config}' at {c.latency_ms:.4g} ms ({c.latency_source}), {c.memory_mb:.4g} MB ({c.memory_source}), "
-            f"val top-1 {c.accuracy:.4f}")
+            f"val top-1 {c.accuracy_text}")
 
 
 def _least_ratio(walk: list[Candidate], costs: dict[ArchConfig, tuple]) -> float:
@@ -121,11 +140,13 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         memory_mb: float | None = None, accuracy_floor: float | None = None, table: str | Path | None = None,
         measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
         max_evals: int = 300, time_cap_s: float = 120.0, progress: Progress | None = None,
-        latency_source: LatencySource | None = None, measurer: Measurer | None = None) -> FitResult:
+        latency_source: LatencySource | None = None, measurer: Measurer | None = None,
+        use_model: bool = True, rank: RankSettings = RankSettings()) -> FitResult:
     """Pick the most accurate config of ``manifold`` (a file, or one loaded from a file) within ``profile``'s budgets (overridable).
 
     ``latency_source(layers) -> (ms, source name)`` replaces the table / roofline prediction and
     ``measurer(module, (C, H, W)) -> Measurement`` the ONNX Runtime measurement (tests use fakes).
+    ``use_model=False`` searches by evaluation even where the manifold has an accuracy model.
     """
     from metaforge.checkpoint import load_manifold, read_header
 
@@ -157,13 +178,24 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
             costs[c] = (*lat, *predict_memory(ls, prof, predict.table), shapes.params(ls), 2 * shapes.macs(ls) / 1e6)
         return costs[c]
 
-    def candidate(c: ArchConfig) -> Candidate:
-        return Candidate(c, evaluator(c), *cost(c))
+    model, note = _accuracy_model(m) if use_model else (None, "")
+    if note:
+        progress.log(note)
+    measured = _measured(m, cache, space) if model is not None else {}
+    images = lambda: (m.accuracy_record.images if model is not None else None) or cache.images  # noqa: E731
 
-    def result(pick, feasible, cands, method, message="", walk=()) -> FitResult:
+    def measured_candidate(c: ArchConfig, acc: float) -> Candidate:
+        return Candidate(c, acc, *cost(c), "measured", images())
+
+    def candidate(c: ArchConfig) -> Candidate:
+        if c not in measured:
+            measured[c] = evaluator(c)
+        return measured_candidate(c, measured[c])
+
+    def result(pick, feasible, cands, method, message="", walk=(), confirmed=0) -> FitResult:
         return FitResult(prof, budget, str(m.source), pick, feasible, pareto_front(cands), len(cands), method,
                          time.monotonic() - t0, cache.sha256, message, list(walk),
-                         str(predict.table_path) if predict.table is not None else None)
+                         str(predict.table_path) if predict.table is not None else None, confirmed, note)
 
     slack = 1 + measure_margin if measure else 1.0
     loose = dataclasses.replace(budget, latency_ms=budget.latency_ms and budget.latency_ms * slack,
@@ -177,16 +209,35 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         raise InfeasibleBudget(msg, result(smallest, False, [smallest], "none", msg))
 
     fits = lambda c: Candidate(c, 0.0, *cost(c)).within(loose)  # noqa: E731
-    try:
-        scores, method = search(space, fits, evaluator, seed=seed, max_evals=max_evals, time_cap_s=time_cap_s, progress=progress)
-    finally:
-        cache.save()
-    for key, acc in cache.values.items():  # configs of earlier searches cost nothing to consider
-        c = ArchConfig.parse(key)
-        if c not in scores and _in_space(space, c):
-            scores[c] = acc
-    cands = [Candidate(c, acc, *cost(c)) for c, acc in scores.items()]
-    ranking = sorted((c for c in cands if c.within(loose)), key=lambda c: (-c.accuracy, c.latency_ms))
+    confirmed = 0
+    if model is not None:
+        from metaforge.fit.ranked import candidate_pool, confirm
+
+        strict = lambda c: Candidate(c, 0.0, *cost(c)).within(budget)  # noqa: E731
+        pool = candidate_pool(space, fits, model, list(measured), seed, rank)
+        deadline = t0 + time_cap_s
+        try:  # the budget itself, then (--measure) the margin above it that the walk may need
+            for within in ((strict, fits) if measure else (strict,)):
+                model, n = confirm(pool, within, model, measured, evaluator, rank, deadline, progress)
+                confirmed += n
+        finally:
+            cache.save()
+        todo = [c for c in pool if c not in measured]
+        mean, std = model.predict(todo)
+        cands = [measured_candidate(c, acc) for c, acc in measured.items()]
+        cands += [Candidate(c, float(mu), *cost(c), "predicted", None, float(sd)) for c, mu, sd in zip(todo, mean, std)]
+        method = "accuracy-model"
+    else:
+        try:
+            scores, method = search(space, fits, evaluator, seed=seed, max_evals=max_evals, time_cap_s=time_cap_s, progress=progress)
+        finally:
+            cache.save()
+        for key, acc in cache.values.items():  # configs of earlier searches cost nothing to consider
+            c = ArchConfig.parse(key)
+            if c not in scores and _in_space(space, c):
+                scores[c] = acc
+        cands = [measured_candidate(c, acc) for c, acc in scores.items()]
+    ranking = sorted((c for c in cands if c.within(loose) and c.accuracy_source == "measured"), key=lambda c: (-c.accuracy, c.latency_ms))
     if not measure:
         ranking = [c for c in ranking if c.within(budget)]
     good = [c for c in ranking if c.accuracy >= budget.accuracy_floor]
@@ -194,9 +245,9 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         near = ranking[0] if ranking else smallest
         msg = (f"no config within {_limits(budget)} reaches the accuracy floor {budget.accuracy_floor:g} on {prof.name}: "
                f"the most accurate is {_cost(near)}; lower the floor or raise the budget")
-        raise InfeasibleBudget(msg, result(near, False, cands, method, msg))
+        raise InfeasibleBudget(msg, result(near, False, cands, method, msg, confirmed=confirmed))
     if not measure:
-        return result(good[0], True, cands, method)
+        return result(good[0], True, cands, method, confirmed=confirmed)
 
     walk: list[Candidate] = []
     skipped = 0
@@ -215,9 +266,31 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         walk.append(real)
         if real.within(budget):
             cands = [real if x.config == real.config else x for x in cands]
-            return result(real, True, cands, method, walk=walk)
+            return result(real, True, cands, method, walk=walk, confirmed=confirmed)
     near = min(walk, key=lambda c: c.latency_ms)
     msg = (f"none of the {len(walk)} most accurate candidates met {_limits(budget)} when measured on {prof.name}"
            f"{f' ({skipped} more were passed over: their prediction, corrected by the measurements, was over budget)' if skipped else ''}; "
            f"the fastest measured was {_cost(near)}; raise the budget or re-measure the latency table")
-    raise InfeasibleBudget(msg, result(near, False, cands, method, msg, walk))
+    raise InfeasibleBudget(msg, result(near, False, cands, method, msg, walk, confirmed))
+
+
+def _accuracy_model(m: Manifold):
+    """The manifold's accuracy model, or None and the one line that says how fit will find accuracy instead."""
+    from metaforge.accuracy_model import AccuracyModel, sklearn_missing
+
+    if m.accuracy_record is None:
+        return None, ("this manifold has no accuracy model (written before metaforge stored one): fit evaluates "
+                      "candidates one by one, as before; retrain it to make fit fast")
+    if (why := sklearn_missing()) is not None:
+        return None, f"this manifold's accuracy model needs {why}: fit evaluates candidates one by one instead"
+    return AccuracyModel.from_record(m.accuracy_record, m.space), ""
+
+
+def _measured(m: Manifold, cache, space) -> dict[ArchConfig, float]:
+    """Val top-1 measured already: at training (the accuracy record) and by earlier fits (the cache)."""
+    out = dict(m.accuracy_record.measured())
+    for key, acc in cache.values.items():
+        c = ArchConfig.parse(key)
+        if _in_space(space, c):
+            out.setdefault(c, acc)
+    return out

@@ -3,13 +3,14 @@
 Schema ``metaforge-fit/2``: ``profile``, ``target``, ``batch``, ``manifold`` and ``manifold_sha256``
 (the file it was fitted on: a document is refused for any other); the pick's ``config``
 (``w=.. d=..``, as ``metaforge info`` writes it), ``accuracy`` (validation top-1, see
-``accuracy_split``), ``latency_ms`` {``value``, ``stat``, ``source``}, ``memory_mb`` {``value``,
+``accuracy_split``) and ``accuracy_source`` {``source``: ``measured`` with ``images``, the number of
+validation images, or ``predicted`` by the manifold's accuracy model with ``sigma``}, ``latency_ms`` {``value``, ``stat``, ``source``}, ``memory_mb`` {``value``,
 ``source``}, ``params``, ``mflops``; ``budget``; ``feasible`` (false: the pick is the nearest config
 and ``message`` says why); ``pareto`` and ``measured`` (the --measure walk), lists of entries with the
-pick's fields; ``search`` {``method``, ``evaluated``, ``seconds``}; ``latency_table``, the file behind
+pick's fields; ``search`` {``method``, ``evaluated``, ``seconds``, ``confirmed``, ``note``}; ``latency_table``, the file behind
 ``table`` latencies (e.g. one that ``metaforge profile ingest`` wrote from a device's measurements) or
 null. Sources: latency ``measured`` | ``table`` | ``roofline``, memory ``measured`` | ``table`` | ``analytic``.
-Version 1 had no ``manifold_sha256``. :func:`read_fit_document` is the one reader.
+Version 1 had no ``manifold_sha256``; documents written before ``accuracy_source`` read as measured. :func:`read_fit_document` is the one reader.
 """
 
 from __future__ import annotations
@@ -43,13 +44,19 @@ class FitEntry:
     memory_source: str
     params: int
     mflops: float
+    accuracy_source: str = "measured"
+    accuracy_images: int | None = None
+    accuracy_sigma: float | None = None
 
     @classmethod
     def of(cls, c: Candidate, stat: str) -> "FitEntry":
-        return cls(c.config, c.accuracy, c.latency_ms, stat, c.latency_source, c.memory_mb, c.memory_source, c.params, c.mflops)
+        return cls(c.config, c.accuracy, c.latency_ms, stat, c.latency_source, c.memory_mb, c.memory_source, c.params, c.mflops,
+                   c.accuracy_source, c.accuracy_images, c.accuracy_sigma)
 
     def to_dict(self) -> dict:
-        return {"config": str(self.config), "accuracy": self.accuracy,
+        src = ({"source": "predicted", "sigma": self.accuracy_sigma} if self.accuracy_source == "predicted"
+               else {"source": self.accuracy_source, "images": self.accuracy_images})
+        return {"config": str(self.config), "accuracy": self.accuracy, "accuracy_source": src,
                 "latency_ms": {"value": self.latency_ms, "stat": self.latency_stat, "source": self.latency_source},
                 "memory_mb": {"value": self.memory_mb, "source": self.memory_source},
                 "params": self.params, "mflops": self.mflops}
@@ -57,11 +64,14 @@ class FitEntry:
     @classmethod
     def from_dict(cls, d: dict) -> "FitEntry":
         lat, mem = d["latency_ms"], d["memory_mb"]
+        src = d.get("accuracy_source") or {"source": "measured"}
+        images, sigma = src.get("images"), src.get("sigma")
         return cls(ArchConfig.parse(d["config"]), float(d["accuracy"]), float(lat["value"]), str(lat["stat"]), str(lat["source"]),
-                   float(mem["value"]), str(mem["source"]), int(d["params"]), float(d["mflops"]))
+                   float(mem["value"]), str(mem["source"]), int(d["params"]), float(d["mflops"]), str(src["source"]),
+                   None if images is None else int(images), None if sigma is None else float(sigma))
 
 
-_EMPTY_PICK = {"config": None, "accuracy": None, "latency_ms": None, "memory_mb": None, "params": None, "mflops": None}
+_EMPTY_PICK = {"config": None, "accuracy": None, "accuracy_source": None, "latency_ms": None, "memory_mb": None, "params": None, "mflops": None}
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class FitDocument:
                     "accuracy_floor": b.accuracy_floor},
             feasible=r.feasible, message=r.message, pareto=tuple(FitEntry.of(c, stat) for c in r.pareto),
             measured=tuple(FitEntry.of(c, stat) for c in r.measured),
-            search={"method": r.method, "evaluated": r.evaluated, "seconds": round(r.seconds, 3)}, latency_table=r.latency_table,
+            search={"method": r.method, "evaluated": r.evaluated, "confirmed": r.confirmed, "seconds": round(r.seconds, 3),
+                    "note": r.note}, latency_table=r.latency_table,
         )
 
     def to_dict(self) -> dict:
@@ -134,7 +145,7 @@ def read_fit_document(path: str | Path, manifold: str | Path) -> FitDocument:
         raise InputError(f"{path} has no 'config': it is not a `metaforge fit --json` document")
     try:
         pick = FitEntry.from_dict(doc)
-    except (KeyError, TypeError, ValueError, MetaforgeError):
+    except (AttributeError, KeyError, TypeError, ValueError, MetaforgeError):
         raise InputError(f"{path} has a malformed pick (its 'config', 'latency_ms' or 'memory_mb'); {hint}") from None
     try:
         pareto = tuple(FitEntry.from_dict(e) for e in doc.get("pareto", []))

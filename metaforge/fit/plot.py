@@ -21,15 +21,23 @@ def plot(r: FitResult, path: str | Path) -> Path:
         if c.accuracy > best:
             line.append(c)
             best = c.accuracy
-    ax.plot([c.latency_ms for c in front], [c.accuracy for c in front], "o", ms=3, color="tab:blue", alpha=0.35,
-            label="front (accuracy, latency, memory)")
-    ax.plot([c.latency_ms for c in line], [c.accuracy for c in line], "o-", ms=4, color="tab:blue", label="accuracy-latency front")
+    meas = [c for c in front if c.accuracy_source != "predicted"]
+    pred = [c for c in front if c.accuracy_source == "predicted"]
+    images = next((c.accuracy_images for c in meas if c.accuracy_images), None)
+    ax.plot([c.latency_ms for c in meas], [c.accuracy for c in meas], "o", ms=3, color="tab:blue", alpha=0.35,
+            label=f"front, accuracy measured{f' on {images} val images' if images else ''}")
+    if pred:
+        ax.errorbar([c.latency_ms for c in pred], [c.accuracy for c in pred], yerr=[c.accuracy_sigma or 0.0 for c in pred],
+                    fmt="o", ms=3, mfc="none", color="tab:green", alpha=0.5, elinewidth=0.8,
+                    label="front, accuracy predicted (± sigma)")
+    ax.plot([c.latency_ms for c in line], [c.accuracy for c in line], "-", lw=1, color="tab:blue", label="accuracy-latency front")
     if r.budget.latency_ms:
         ax.axvline(r.budget.latency_ms, color="tab:red", ls="--", label=f"latency budget ({r.budget.latency_stat})")
     if r.budget.accuracy_floor > 0:
         ax.axhline(r.budget.accuracy_floor, color="tab:gray", ls=":", label="accuracy floor")
     if r.pick:
-        label = f"pick {r.pick.config} ({r.pick.latency_source})" if r.feasible else f"nearest {r.pick.config}"
+        label = (f"pick {r.pick.config} ({r.pick.latency_source} latency, {r.pick.accuracy_source} accuracy)" if r.feasible
+                 else f"nearest {r.pick.config}")
         ax.plot([r.pick.latency_ms], [r.pick.accuracy], "*", ms=14, color="tab:orange", label=label)
     src = sorted({c.latency_source for c in front})
     ax.set_xlabel(f"latency {r.budget.latency_stat} (ms, {'/'.join(src)})")

@@ -35,18 +35,21 @@ class AccuracyCache:
         self.path = self.manifold_path.with_name(self.manifold_path.name + ".fitcache.json")
         self.sha256 = file_sha256(self.manifold_path)
         self.values: dict[str, float] = {}
+        self.images: int | None = None  # size of the split the values were measured on
         self.dirty = False
         try:
             d = json.loads(self.path.read_text())
             if d.get("schema") == CACHE_SCHEMA and d.get("manifold_sha256") == self.sha256:
                 self.values = {str(k): float(v) for k, v in d["accuracy"].items()}
+                self.images = int(d["images"]) if d.get("images") else None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # no cache, or a stale or damaged one: start afresh
 
     def save(self) -> None:
         if not self.dirty:
             return
-        doc = {"schema": CACHE_SCHEMA, "manifold_sha256": self.sha256, "split": "val", "accuracy": self.values}
+        doc = {"schema": CACHE_SCHEMA, "manifold_sha256": self.sha256, "split": "val", "images": self.images,
+               "accuracy": self.values}
         try:
             atomic_write_text(self.path, json.dumps(doc, indent=0, sort_keys=True))
             self.dirty = False
@@ -64,6 +67,7 @@ class Evaluator:
     def _split(self):
         if self._val is None:
             self._val = self.manifold.dataset().val
+            self.cache.images = len(self._val)
         return self._val
 
     def __call__(self, config: ArchConfig) -> float:

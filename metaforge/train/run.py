@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from metaforge.accuracy_model import measure_accuracy_model
 from metaforge.checkpoint import load_manifold, round_to_storage, save_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
@@ -177,6 +178,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         info.base_accuracy = accuracy(base, ds.test, ds.norm, device=device)
         round_to_storage(ema.inr)  # the table measures the weights the file will hold
         info.accuracy = size_table(ema, ds, space, device, progress)
+        ema.accuracy_record = measure_accuracy_model(ema, ds.val, ds.norm, train_seconds=time.time() - started, device=device, progress=progress)
         info.train_config = {**cfg.to_dict(), "wall_time_s": round(time.time() - started, 1)}
         ema.inr.cpu()
         save_manifold(ema, out)
