@@ -28,13 +28,31 @@ def test_train_command_defaults_are_the_library_recipe():
     import inspect
 
     from metaforge.cli.train import train
-    from metaforge.train.config import TrainConfig
+    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_WIDTH_MAP, TrainConfig
 
     recipe = TrainConfig()
     shared = [(name, p.default) for name, p in inspect.signature(train).parameters.items() if hasattr(recipe, name)]
     assert len(shared) >= 15
     for name, default in shared:
+        if name == "channel_order":  # chosen by the recipe when not given
+            default = RECIPE_CHANNEL_ORDER[recipe.recipe]
         assert default == getattr(recipe, name), name
+    assert RECIPE_WIDTH_MAP[recipe.recipe] == recipe.inr.width_map
+
+
+def test_the_progressive_recipe_defaults_to_nested_importance_ordered_channels(tmp_path):
+    """What the fidelity runs measured best for it; the single recipe keeps resampling and smoothing."""
+    from metaforge.checkpoint import load_manifold
+
+    stored = {}
+    for recipe in ("progressive", "single"):
+        out = tmp_path / f"{recipe}.safetensors"
+        r = run("train", "--preset", "tiny", "--recipe", recipe, "--base-epochs", "1", "--epochs", "1", "--limit", "200",
+                "--out", str(out), "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+        cfg = load_manifold(out).info.train_config
+        stored[recipe] = (cfg["inr"]["width_map"], cfg["channel_order"])
+    assert stored == {"progressive": ("nested", "importance"), "single": ("resample", "smooth")}
 
 
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):

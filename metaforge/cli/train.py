@@ -31,8 +31,8 @@ def train(
     mlp_lr: Annotated[float, typer.Option(help="Learning rate of the rest of the INR (MLP, channel codes): every change there moves all sizes (at 3e-2 a short run collapsed, docs/METHOD.md).")] = 2e-3,
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Reorder the base network's channels (function unchanged) before the INR takes them; see --channel-order.")] = True,
-    channel_order: Annotated[str, typer.Option(help="smooth: neighbouring channels alike, so a narrower layer resamples the same function (for --width-map resample). importance: largest-L1 channels first, so a narrower layer starts as the L1-pruned base (for --width-map nested).")] = "smooth",
-    width_map: Annotated[str, typer.Option(help="Which coordinate a channel has. resample: its relative position (a narrower layer resamples the whole channel axis). nested: its absolute index (a narrower layer is the first channels, as slimmable networks and OFA slice).")] = "resample",
+    channel_order: Annotated[Optional[str], typer.Option(help="smooth: neighbouring channels alike, so a narrower layer resamples the same function (for --width-map resample). importance: largest-L1 channels first, so a narrower layer starts as the L1-pruned base (for --width-map nested). Default: importance with --recipe progressive, smooth with single.", show_default=False)] = None,
+    width_map: Annotated[Optional[str], typer.Option(help="Which coordinate a channel has. resample: its relative position (a narrower layer resamples the whole channel axis). nested: its absolute index (a narrower layer is the first channels, as slimmable networks and OFA slice). Default: nested with --recipe progressive (1 point better on average than resample at equal compute, two seeds, docs/BENCHMARKS.md), resample with single.", show_default=False)] = None,
     distill: Annotated[float, typer.Option(help="Weight of distillation from the base network's predictions (0 = cross-entropy only).")] = 0.0,
     sandwich: Annotated[bool, typer.Option(help="Also train the smallest seen size regularly (every 4th step, between full-size steps).")] = False,
     incremental: Annotated[bool, typer.Option(help="Stage-wise incremental training, shallow to deep.")] = True,
@@ -59,7 +59,7 @@ def train(
     of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
     from metaforge.inr_config import INRConfig
-    from metaforge.train.config import ProgressiveConfig, TrainConfig
+    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_WIDTH_MAP, ProgressiveConfig, TrainConfig
 
     phase = None if resume is not None else ProgressiveConfig(
         lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth,
@@ -68,7 +68,8 @@ def train(
     cfg = None if resume is not None else TrainConfig(  # a bad setting is refused here, before torch is imported
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
         batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
-        bn_mode=bn_mode, permute=permute, channel_order=channel_order, inr=INRConfig(width_map=width_map), epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
+        bn_mode=bn_mode, permute=permute, channel_order=channel_order or RECIPE_CHANNEL_ORDER.get(recipe, "smooth"),
+        inr=INRConfig(width_map=width_map or RECIPE_WIDTH_MAP.get(recipe, "resample")), epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, distill=distill, sandwich=sandwich,
         save_every=save_every, precision=precision, sync_bn=sync_bn, recipe=recipe, progressive=phase,
     )
     from metaforge.train.dist import process_group
