@@ -6,6 +6,7 @@ trained neighbours, and (b) random configs spread over 2-100% FLOPs, depth 1 inc
 scored in an earlier fidelity shelf with an individually trained network get that score beside theirs.
 
     python benchmarks/fidelity_space.py runs/e12-s0 --json docs/bench/fidelity-space-s0.json
+    python benchmarks/fidelity_space.py runs/nest-s0 --configs "w=4,8,16 d=1,1,1" --individual docs/bench/individual-space-s0.json
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def main() -> None:
     ap.add_argument("work", type=Path, help="a fidelity.py work folder (its manifold.safetensors and setting)")
     ap.add_argument("--random", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--configs", nargs="*", default=[], help='extra configs to score, e.g. "w=4,8,16 d=1,1,1"')
+    ap.add_argument("--individual", type=Path, nargs="*", default=[],
+                    help="benchmarks/individual.py results: their networks' scores go beside the manifold's, with the gap")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     m = load_manifold(args.work / "manifold.safetensors")
@@ -59,13 +63,18 @@ def main() -> None:
     held = [f for f in cfg.progressive.holdout_width_fracs]
     configs = [("held-out", space.scaled(f, tuple(d - k for d in space.max_depths))) for f in held for k in (0, 1)]
     configs += [("random", c) for c in random_spread(space, args.random, args.seed)]
+    configs += [("extra", space.check(ArchConfig.parse(c))) for c in args.configs]
+    individual = {r["config"]: r["top1"] for p in args.individual for r in json.loads(p.read_text())["rows"]}
     rows = []
-    print("| kind | config | FLOPs % | seen | manifold |\n|---|---|---|---|---|")
+    print("| kind | config | FLOPs % | seen | manifold | individual | gap |\n|---|---|---|---|---|---|---|")
     for kind, c in configs:
         top1 = accuracy(m.materialize(c), test, ds.norm)
         frac = count_cost(ResNet(c, space.in_channels, space.num_classes), shape).macs / full
-        rows.append({"kind": kind, "config": str(c), "flops_frac": round(frac, 4), "seen": m.is_seen(c), "top1": round(top1, 4)})
-        print(f"| {kind} | {c} | {100 * frac:.1f} | {'seen' if m.is_seen(c) else 'unseen'} | {100 * top1:.2f} |", flush=True)
+        ind = individual.get(str(c))
+        rows.append({"kind": kind, "config": str(c), "flops_frac": round(frac, 4), "seen": m.is_seen(c), "top1": round(top1, 4),
+                     **({"individual": ind, "gap": round(100 * (top1 - ind), 2)} if ind is not None else {})})
+        paired = f"{100 * ind:.2f} | {100 * (top1 - ind):+.2f}" if ind is not None else "— | —"
+        print(f"| {kind} | {c} | {100 * frac:.1f} | {'seen' if m.is_seen(c) else 'unseen'} | {100 * top1:.2f} | {paired} |", flush=True)
     out = {"work": str(args.work), "holdout_width_fracs": held, "test_images": len(test), "rows": rows}
     if args.json:
         atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
