@@ -3,11 +3,13 @@
     OMP_NUM_THREADS=2 python benchmarks/materialise_speed.py MANIFOLD --threads 2 --json OUT.json
 
 Times ``Manifold.materialize`` at the 9 fidelity sizes (benchmarks/fidelity.py SIZES) with the
-recalibration pass in fp32 (``before``, every release until issue 14) and with the default
-(``after``: ``"auto"``, bf16 where the CPU has it natively), alternating, ``--repeats`` calls each
-after one warm-up; prints median wall and process CPU ms and the load average. Then scores both on
-the test split at the manifold's 12 accuracy-table sizes (``evaluation_grid``) and prints the
-change of top-1 per size and its mean (the issue's bar: at most 0.1 pt mean).
+recalibration pass as it was before issue 14 (``before``: fp32, the module's own forward; a copy
+below) and with the library's default (``after``: ``recalibration="auto"``, bf16 where the CPU has
+it natively, in-place ReLUs and adds), alternating, ``--repeats`` calls each after one warm-up;
+prints median wall and process CPU ms and the load average. Then scores both on the test split at
+the manifold's 12 accuracy-table sizes (``evaluation_grid``) and prints the change of top-1 per
+size and its mean (the issue's bar: at most 0.1 pt mean). ``--after fp32`` times the library's
+exact pass instead.
 """
 
 from __future__ import annotations
@@ -20,25 +22,54 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
+import metaforge.manifold as manifold_module
 from fidelity import SIZES
 from metaforge.checkpoint import load_manifold
-from metaforge.evaluate import accuracy, recalibration_dtype
+from metaforge.evaluate import CHANNELS_LAST_FROM, PRECISIONS, accuracy, recalibrate_batchnorm, recalibration_dtype
 from metaforge.io import atomic_write_text
 from metaforge.train.sampling import evaluation_grid
 
-VARIANTS = {"before": "fp32", "after": "auto"}
 
 
-def timings(m, configs, repeats: int) -> list[dict]:
+@torch.no_grad()
+def previous_recalibration(model: nn.Module, images: torch.Tensor, batch_size: int = 256, precision: str = "fp32") -> nn.Module:
+    """``recalibrate_batchnorm`` as it was before issue 14 (fp32, the module's forward); ``precision`` is ignored."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    wide = max((bn.num_features for bn in bns), default=0) >= CHANNELS_LAST_FROM
+    if wide:
+        model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    for i in range(0, images.shape[0], batch_size):
+        model(images[i : i + batch_size])
+    if wide:
+        model.to(memory_format=torch.contiguous_format)
+    return model.eval()
+
+
+VARIANTS = {"before": previous_recalibration, "after": recalibrate_batchnorm}
+
+
+def use(m, name: str, after: str) -> None:
+    """Switch ``m``'s materialisation to the variant ``name``."""
+    manifold_module.recalibrate_batchnorm = VARIANTS[name]
+    m.recalibration = after
+
+
+def timings(m, configs, repeats: int, after: str) -> list[dict]:
     rows = []
     print("| config | K | wall ms before | wall ms after | CPU ms before | CPU ms after | load avg |")
     print("|---|---|---|---|---|---|---|")
     for c in configs:
         t: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
         for rep in range(repeats + 1):  # the first round warms up
-            for name, precision in VARIANTS.items():
-                m.recalibration = precision
+            for name in VARIANTS:
+                use(m, name, after)
                 wall, cpu = time.perf_counter(), time.process_time()
                 m.materialize(c)
                 if rep:
@@ -52,13 +83,13 @@ def timings(m, configs, repeats: int) -> list[dict]:
     return rows
 
 
-def accuracy_change(m, ds) -> list[dict]:
+def accuracy_change(m, ds, after: str) -> list[dict]:
     rows = []
     print("\n| config | test top-1 before | after | change pt |\n|---|---|---|---|")
     for c in evaluation_grid(m.space):
         top1 = {}
-        for name, precision in VARIANTS.items():
-            m.recalibration = precision
+        for name in VARIANTS:
+            use(m, name, after)
             top1[name] = accuracy(m.materialize(c), ds.test, ds.norm)
         rows.append({"config": str(c), **{f"top1_{n}": v for n, v in top1.items()},
                      "change_pt": round(100 * (top1["after"] - top1["before"]), 2)})
@@ -73,6 +104,7 @@ def main() -> None:
     ap.add_argument("manifold", type=Path)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--after", default="auto", choices=PRECISIONS, help="the library's recalibration precision to time")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -80,11 +112,12 @@ def main() -> None:
     m = load_manifold(args.manifold)
     sp = m.space
     configs = [sp.scaled(f, tuple(max(lo, d - k) for d, lo in zip(sp.max_depths, sp.min_depths))) for f, k in SIZES]
-    print(f"{args.manifold}: {args.threads} thread(s); after = recalibration in {recalibration_dtype('auto', m.device)}")
-    result = {"manifold": str(args.manifold), "threads": args.threads, "after_dtype": str(recalibration_dtype("auto", m.device)),
-              "timings": timings(m, configs, args.repeats)}
+    dtype = str(recalibration_dtype(args.after, m.device))
+    print(f"{args.manifold}: {args.threads} thread(s); after = recalibration {args.after} ({dtype})")
+    result = {"manifold": str(args.manifold), "threads": args.threads, "after": args.after, "after_dtype": dtype,
+              "timings": timings(m, configs, args.repeats, args.after)}
     if not args.skip_accuracy:
-        result["accuracy"] = accuracy_change(m, m.dataset())
+        result["accuracy"] = accuracy_change(m, m.dataset(), args.after)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
 
