@@ -27,29 +27,19 @@ from torch import nn
 import metaforge.manifold as manifold_module
 from fidelity import SIZES
 from metaforge.checkpoint import load_manifold
-from metaforge.evaluate import CHANNELS_LAST_FROM, PRECISIONS, accuracy, recalibrate_batchnorm, recalibration_dtype
+from metaforge.evaluate import PRECISIONS, accuracy, recalibrate_batchnorm, recalibration_dtype
 from metaforge.io import atomic_write_text
 from metaforge.train.sampling import evaluation_grid
 
 
 
-@torch.no_grad()
 def previous_recalibration(model: nn.Module, images: torch.Tensor, batch_size: int = 256, precision: str = "fp32") -> nn.Module:
-    """``recalibrate_batchnorm`` as it was before issue 14 (fp32, the module's forward); ``precision`` is ignored."""
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None
-    model.train()
-    wide = max((bn.num_features for bn in bns), default=0) >= CHANNELS_LAST_FROM
-    if wide:
-        model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
-    for i in range(0, images.shape[0], batch_size):
-        model(images[i : i + batch_size])
-    if wide:
-        model.to(memory_format=torch.contiguous_format)
-    return model.eval()
+    """``recalibrate_batchnorm`` as it was before issue 14: fp32 and the module's own forward (``precision`` is ignored).
+
+    Wrapped in a container, the model shows no ``forward_inplace``, so the library runs ``forward``.
+    """
+    recalibrate_batchnorm(nn.Sequential(model), images, batch_size, precision="fp32")
+    return model
 
 
 VARIANTS = {"before": previous_recalibration, "after": recalibrate_batchnorm}
