@@ -100,3 +100,15 @@ def test_batchnorm_recalibration_takes_the_statistics_of_the_images(widths):
         out = first_conv(images)
     torch.testing.assert_close(stem_bn.running_mean, out.mean((0, 2, 3)), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(stem_bn.running_var, out.var((0, 2, 3)), atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_forward_inplace_computes_forward(norm):
+    """The in-place pass recalibration uses gives forward's values, in train mode (batch statistics) and eval."""
+    torch.manual_seed(0)
+    net = ResNet(ArchConfig((4, 8, 8), (2, 1, 2)), 1, 10, norm)  # projection and identity shortcuts
+    x = torch.randn(16, 1, 12, 12)
+    for train in (True, False):
+        net.train(train)
+        with torch.no_grad():
+            torch.testing.assert_close(net.forward_inplace(x.clone()), net(x), atol=0, rtol=0)

@@ -23,6 +23,7 @@ from metaforge.progress import Progress
 
 if TYPE_CHECKING:
     from metaforge.export.report import ExportReport
+    from metaforge.fit.search import Evaluator
     from metaforge.manifold import Manifold
 
 GATES = ("export", "parity", "accuracy", "latency", "memory", "engine")
@@ -53,13 +54,18 @@ def check_profiles(manifold: str | Path, profiles: list[str], out_dir: str | Pat
     from metaforge.checkpoint import load_manifold, read_header
     from metaforge.profiles import load_profile
 
+    from metaforge.fit.search import Evaluator
+
     read_header(manifold)  # every input is checked before the first profile's work is done
     profs = [load_profile(p) for p in profiles]
     m = load_manifold(manifold)
-    return [check_profile(m, p, Path(out_dir), time_cap_s, progress or Progress()) for p in profs]
+    evaluator = Evaluator(m)  # one dataset and one set of measured accuracies for every profile
+    return [check_profile(m, p, Path(out_dir), time_cap_s, progress or Progress(), evaluator) for p in profs]
 
 
-def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, progress: Progress) -> ProfileRun:
+def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, progress: Progress,
+                  evaluator: Evaluator | None = None) -> ProfileRun:
+    """One profile's gates; ``evaluator`` (of ``m``) shares the dataset and measured accuracies across profiles."""
     from metaforge.deploy.job import job_for
     from metaforge.export.pipeline import export_model
     from metaforge.fit import InfeasibleBudget, fit
@@ -72,7 +78,7 @@ def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, 
     t0 = time.monotonic()
     measure = runtime_available(prof) is None
     try:
-        pick = fit(m, prof, measure=measure, time_cap_s=time_cap_s, progress=progress).pick
+        pick = fit(m, prof, measure=measure, time_cap_s=time_cap_s, progress=progress, evaluator=evaluator).pick
     except InfeasibleBudget as e:
         pick = e.result.pick
         for g, value, limit, src in (("latency", pick and pick.latency_ms, b.latency_ms, pick and pick.latency_source),
@@ -90,7 +96,7 @@ def check_profile(m: Manifold, prof: Profile, out_dir: Path, time_cap_s: float, 
          f"{pick.memory_mb:.4g} MB ({_label(pick.memory_source)}) vs budget {b.memory_mb} MB")
     t1 = time.monotonic()
     try:
-        job = job_for(m, pick.config, prof.resolved_target, f"profile {prof.name}")
+        job = job_for(m, pick.config, prof.resolved_target, f"profile {prof.name}", evaluator and evaluator.dataset())
         report = export_model(job.model, job.spec, job.target, out_dir / prof.name, job.data, progress=progress).report
     except OutputError:
         raise  # the output cannot be written (a full disk): an error of the run, not a failed gate

@@ -33,6 +33,7 @@ from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 
 if TYPE_CHECKING:  # torch: imported by fit() itself, so the fit document and the CLI's checks stay light
+    from metaforge.fit.search import Evaluator
     from metaforge.manifold import Manifold
 
 __all__ = ["Candidate", "FitResult", "InfeasibleBudget", "fit", "pareto_front"]
@@ -141,12 +142,14 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         measure: bool = False, max_measure: int = 12, measure_margin: float = 0.15, seed: int = 0,
         max_evals: int = 300, time_cap_s: float = 120.0, progress: Progress | None = None,
         latency_source: LatencySource | None = None, measurer: Measurer | None = None,
-        use_model: bool = True, rank: RankSettings = RankSettings()) -> FitResult:
+        use_model: bool = True, rank: RankSettings = RankSettings(), evaluator: Evaluator | None = None) -> FitResult:
     """Pick the most accurate config of ``manifold`` (a file, or one loaded from a file) within ``profile``'s budgets (overridable).
 
     ``latency_source(layers) -> (ms, source name)`` replaces the table / roofline prediction and
     ``measurer(module, (C, H, W)) -> Measurement`` the ONNX Runtime measurement (tests use fakes).
     ``use_model=False`` searches by evaluation even where the manifold has an accuracy model.
+    ``evaluator`` (of the same loaded manifold) is shared by several fits, so that none evaluates a
+    config another has, nor loads the dataset again (``check`` over several profiles).
     """
     from metaforge.checkpoint import load_manifold, read_header
 
@@ -167,8 +170,10 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         raise InputError("fit needs a manifold read from a file: its accuracy cache and the fit document name that file")
     space, stat = m.space, budget.latency_stat
     predict = predictor_for(prof, table)
-    cache = AccuracyCache(m.source)
-    evaluator = Evaluator(m, cache)
+    if evaluator is not None and evaluator.manifold is not m:
+        raise InputError("fit's evaluator must belong to the manifold being fitted")
+    evaluator = evaluator or Evaluator(m, AccuracyCache(m.source))
+    cache = evaluator.cache
     costs: dict[ArchConfig, tuple] = {}
 
     def cost(c: ArchConfig) -> tuple:

@@ -17,12 +17,16 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from metaforge.errors import MetaforgeError
+from metaforge.errors import InputError, MetaforgeError
 from metaforge.io import atomic_write_text, file_sha256
 from metaforge.manifold import Manifold
 from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace
+
+if TYPE_CHECKING:
+    from metaforge.data import Dataset
 
 CACHE_SCHEMA = "metaforge-fitcache/1"
 
@@ -58,25 +62,42 @@ class AccuracyCache:
 
 
 class Evaluator:
-    """Accuracy of configs of one manifold on its validation split, through the cache."""
+    """Accuracy of configs of one manifold on its validation split, through the cache.
 
-    def __init__(self, manifold: Manifold, cache: AccuracyCache) -> None:
-        self.manifold, self.cache, self._val = manifold, cache, None
+    One evaluator can serve several fits of the same manifold (``check`` over several profiles):
+    its dataset is loaded once, on first need, and a config measured for one fit is not measured
+    again for the next, even where the cache cannot be written beside the manifold.
+    """
+
+    def __init__(self, manifold: Manifold, cache: AccuracyCache | None = None) -> None:
+        if cache is None and manifold.source is None:
+            raise InputError("an evaluator needs a manifold read from a file: its accuracy cache is kept beside it")
+        self.manifold = manifold
+        self.cache = cache if cache is not None else AccuracyCache(manifold.source)
+        self._dataset: Dataset | None = None
         self.computed = 0
 
+    def dataset(self) -> Dataset:
+        """The manifold's dataset, loaded once for every evaluation and export that shares this evaluator."""
+        if self._dataset is None:
+            self._dataset = self.manifold.dataset()
+        return self._dataset
+
     def _split(self):
-        if self._val is None:
-            self._val = self.manifold.dataset().val
-            self.cache.images = len(self._val)
-        return self._val
+        val = self.dataset().val
+        self.cache.images = len(val)
+        return val
+
+    def measure(self, config: ArchConfig) -> float:
+        """Val top-1 of ``config``, materialised and evaluated (no cache)."""
+        from metaforge.evaluate import accuracy
+
+        return accuracy(self.manifold.materialize(config), self._split(), self.manifold.info.normalization)
 
     def __call__(self, config: ArchConfig) -> float:
         key = str(config)
         if key not in self.cache.values:
-            from metaforge.evaluate import accuracy
-
-            net = self.manifold.materialize(config)
-            self.cache.values[key] = accuracy(net, self._split(), self.manifold.info.normalization)
+            self.cache.values[key] = self.measure(config)
             self.cache.dirty = True
             self.computed += 1
             if self.computed % 25 == 0:
