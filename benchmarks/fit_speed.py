@@ -13,7 +13,7 @@ full config's predicted latency, or ``--budgets``):
 
 Evaluations are shared between budgets and kept in ``WORK/evals.json`` (an interrupted run resumes).
 A manifold written before the accuracy record existed gets one attached to a copy in WORK by
-:func:`metaforge.accuracy_model.attach_accuracy_model`, which measures exactly as ``train`` does at its
+:func:`metaforge.accuracy_survey.attach_accuracy_model`, which measures exactly as ``train`` does at its
 end (bounded by the same 10% of the training wall time the manifold recorded).
 
     python benchmarks/fit_speed.py runs/f10k.safetensors --work runs/fit_speed --out fit_speed.json
@@ -31,7 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-from metaforge.accuracy_model import AccuracyModel, attach_accuracy_model
+from metaforge.accuracy_model import AccuracyModel
+from metaforge.accuracy_survey import attach_accuracy_model
 from metaforge.checkpoint import load_manifold, read_header
 from metaforge.evaluate import accuracy
 from metaforge.fit import shapes

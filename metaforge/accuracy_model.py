@@ -6,7 +6,7 @@ materialisation plus a pass over the validation split (seconds per config on Fas
 once, at training, and modelled, candidates are ranked in milliseconds; ``fit`` then spends real
 evaluations only on the few whose predictions could be the best (:mod:`metaforge.fit`).
 
-Which configs (:func:`plan_configs`): the smallest and the full config, the uniform scalings of
+Which configs (:func:`metaforge.accuracy_survey.plan_configs`, which also measures them): the smallest and the full config, the uniform scalings of
 :func:`metaforge.fit.search.anchors` (what users ask for most), and a scrambled Sobol sequence of 64
 points over every stage's width and depth (the common rule for a Gaussian process is about 10
 points per input dimension, Loeppky et al. 2009: 2 x 3 stages = 6 dimensions, 60, rounded up to
@@ -32,24 +32,18 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from metaforge.errors import InputError, MetaforgeError
-from metaforge.progress import Progress
+from metaforge.errors import MetaforgeError
 from metaforge.space import ArchConfig, ArchSpace
 
 if TYPE_CHECKING:  # numpy, scikit-learn and torch are imported where they are used: reading a header stays light
     import numpy as np
 
-    from metaforge.data import Normalization, Split
-    from metaforge.manifold import Manifold
 
-__all__ = ["AccuracyModel", "AccuracyModelConfig", "AccuracyRecord", "RecordError", "attach_accuracy_model",
-           "measure_accuracy_model", "plan_configs"]
+__all__ = ["AccuracyModel", "AccuracyModelConfig", "AccuracyRecord", "RecordError"]
 
 SCHEMA = "metaforge-accuracy-model/1"
 KERNEL = "constant * matern(nu=2.5, one length scale per feature) + white"
@@ -281,91 +275,3 @@ class AccuracyModel:
             within += err <= float(std[0])
         n = len(errs)
         return sum(errs) / n, math.sqrt(sum(e * e for e in errs) / n), within / n
-
-
-# ---- which configs, and measuring them -------------------------------------------------------
-def plan_configs(space: ArchSpace, cfg: AccuracyModelConfig = AccuracyModelConfig()) -> list[ArchConfig]:
-    """Smallest and full, then Sobol points with a uniform scaling after every third; no config twice."""
-    from scipy.stats import qmc
-
-    from metaforge.fit.search import anchors
-
-    lo = space.min_widths + space.min_depths
-    hi = space.max_widths + space.max_depths
-    n = space.num_stages
-    sobol = qmc.Sobol(d=len(lo), scramble=True, seed=cfg.seed)
-    points: list[ArchConfig] = []
-    corners = [space.smallest, space.full]
-    for _ in range(8):  # bounded: a small space may run out of new configs
-        for u in sobol.random(max(2, cfg.points)):
-            genes = tuple(a + min(b - a, int(x * (b - a + 1))) for x, a, b in zip(u, lo, hi))
-            c = ArchConfig(genes[:n], genes[n:])
-            if c not in points and c not in corners and len(points) < cfg.points:
-                points.append(c)
-        if len(points) >= cfg.points:
-            break
-    extra = [a for a in anchors(space) if a not in corners and a not in points]
-    plan = list(corners)
-    for i, c in enumerate(points):
-        plan.append(c)
-        if i % 3 == 2 and extra:
-            plan.append(extra.pop(0))
-    return plan + extra
-
-
-def measure_accuracy_model(manifold: Manifold, split: Split, norm: Normalization, *, train_seconds: float | None = None,
-                           cfg: AccuracyModelConfig = AccuracyModelConfig(), device: Any = "cpu",
-                           progress: Progress | None = None) -> AccuracyRecord | None:
-    """Measure ``split`` top-1 at :func:`plan_configs` (until ``cfg.time_share`` of ``train_seconds`` is
-    spent, never below ``cfg.min_points``; every planned config when None), fit the model and return
-    its record; None (said in one line) without scikit-learn.
-
-    ``train`` calls it at its end; it can equally attach a record to a manifold trained before there
-    was one (:func:`attach_accuracy_model`).
-    """
-    rep = progress or Progress()
-    time_budget_s = cfg.time_share * train_seconds if train_seconds else None
-    if (why := sklearn_missing()) is not None:
-        rep.log(f"no accuracy model stored: {why}; fit will evaluate candidates one by one")
-        return None
-    from metaforge.evaluate import accuracy
-
-    start = time.monotonic()
-    plan = plan_configs(manifold.space, cfg)
-    configs: list[ArchConfig] = []
-    accs: list[float] = []
-    rep.phase(f"accuracy model ({len(split)} val images per config)", len(plan))
-    for c in plan:
-        spent = time.monotonic() - start
-        if time_budget_s is not None and len(configs) >= cfg.min_points and spent * (1 + 1 / len(configs)) > time_budget_s:
-            break  # the next one would take the measurement past its share
-        accs.append(accuracy(manifold.materialize(c), split, norm, device=device))
-        configs.append(c)
-        rep.advance(1)
-    model = AccuracyModel.fitted(manifold.space, configs, accs, len(split), seed=cfg.seed, restarts=cfg.restarts)
-    mae, rmse, within = model.leave_one_out()
-    record = AccuracyRecord(tuple(configs), tuple(accs), len(split), model.theta, mae, rmse, within,
-                            round(time.monotonic() - start, 2), len(plan),
-                            None if time_budget_s is None else round(time_budget_s, 2))
-    rep.log(record.describe())
-    return record
-
-
-def attach_accuracy_model(src: str | Path, dst: str | Path, *, bounded: bool = True,
-                          cfg: AccuracyModelConfig = AccuracyModelConfig(), progress: Progress | None = None) -> AccuracyRecord:
-    """Write a copy of the manifold ``src`` to ``dst`` with an accuracy record measured now.
-
-    For manifolds trained before the record existed: the same measurement as at the end of ``train``,
-    bounded (``bounded``) by the time share of the training wall time the manifold recorded.
-    """
-    from metaforge.checkpoint import load_manifold, save_manifold
-
-    m = load_manifold(src)
-    wall = m.info.train_config.get("wall_time_s") if bounded else None
-    ds = m.dataset()
-    record = measure_accuracy_model(m, ds.val, ds.norm, train_seconds=wall, cfg=cfg, progress=progress)
-    if record is None:
-        raise InputError(f"cannot attach an accuracy model: {sklearn_missing()}")
-    m.accuracy_record = record
-    save_manifold(m, dst)
-    return record

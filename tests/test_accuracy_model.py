@@ -12,7 +12,8 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from metaforge.accuracy_model import AccuracyModel, AccuracyModelConfig, attach_accuracy_model, measure_accuracy_model, plan_configs
+from metaforge.accuracy_model import AccuracyModel, AccuracyModelConfig
+from metaforge.accuracy_survey import attach_accuracy_model, measure_accuracy_model, plan_configs
 from metaforge.checkpoint import load_manifold
 from metaforge.errors import CheckpointError
 from metaforge.evaluate import accuracy

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from metaforge.accuracy_model import measure_accuracy_model
+from metaforge.accuracy_survey import measure_accuracy_model
 from metaforge.checkpoint import load_manifold, round_to_storage, save_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
