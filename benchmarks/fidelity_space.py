@@ -26,18 +26,23 @@ from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 
 
+def flops_fraction(space, c: ArchConfig) -> float:
+    """``c``'s MACs as a share of the full network's."""
+    shape = (space.in_channels, space.image_size, space.image_size)
+    macs = lambda cfg: count_cost(ResNet(cfg, space.in_channels, space.num_classes), shape).macs  # noqa: E731
+    return macs(c) / macs(space.full)
+
+
 def random_spread(space, n: int, seed: int) -> list[ArchConfig]:
     """``n`` random configs, one per equal slice of log FLOPs from 2% to 100% (rejection sampled)."""
     rng = random.Random(seed)
-    shape = (space.in_channels, space.image_size, space.image_size)
-    full = count_cost(ResNet(space.full, space.in_channels, space.num_classes), shape).macs
     edges = [0.02 * (1 / 0.02) ** (i / n) for i in range(n + 1)]
     out = []
     for lo, hi in zip(edges, edges[1:]):
         for _ in range(5000):
             c = ArchConfig(tuple(rng.randint(a, b) for a, b in zip(space.min_widths, space.max_widths)),
                            tuple(rng.randint(a, b) for a, b in zip(space.min_depths, space.max_depths)))
-            if lo <= count_cost(ResNet(c, space.in_channels, space.num_classes), shape).macs / full < hi:
+            if lo <= flops_fraction(space, c) < hi:
                 out.append(c)
                 break
     return out
@@ -58,8 +63,6 @@ def main() -> None:
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     test: Split = ds.test
     space = m.space
-    shape = (space.in_channels, space.image_size, space.image_size)
-    full = count_cost(ResNet(space.full, space.in_channels, space.num_classes), shape).macs
     held = [f for f in cfg.progressive.holdout_width_fracs]
     configs = [("held-out", space.scaled(f, tuple(d - k for d in space.max_depths))) for f in held for k in (0, 1)]
     configs += [("random", c) for c in random_spread(space, args.random, args.seed)]
@@ -69,7 +72,7 @@ def main() -> None:
     print("| kind | config | FLOPs % | seen | manifold | individual | gap |\n|---|---|---|---|---|---|---|")
     for kind, c in configs:
         top1 = accuracy(m.materialize(c), test, ds.norm)
-        frac = count_cost(ResNet(c, space.in_channels, space.num_classes), shape).macs / full
+        frac = flops_fraction(space, c)
         ind = individual.get(str(c))
         rows.append({"kind": kind, "config": str(c), "flops_frac": round(frac, 4), "seen": m.is_seen(c), "top1": round(top1, 4),
                      **({"individual": ind, "gap": round(100 * (top1 - ind), 2)} if ind is not None else {})})

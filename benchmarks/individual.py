@@ -21,13 +21,10 @@ from pathlib import Path
 
 from baselines import train_individual
 from fidelity import MODES, PROGRESSIVE_MODES, Bench, capped_val, slug
-from fidelity_space import random_spread
+from fidelity_space import flops_fraction, random_spread
 
-from metaforge.cost import count_cost
 from metaforge.data import load_dataset
-from metaforge.evaluate import accuracy
 from metaforge.io import atomic_write_text
-from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, make_space
 from metaforge.train.config import TrainConfig
 from metaforge.train.run import resolve_device
@@ -51,14 +48,12 @@ def main() -> None:
     configs = [space.check(ArchConfig.parse(c)) for c in args.configs] + [spread[i] for i in args.random_pick]
     bench = Bench(args.work, {"dataset": ds.name, "train_images": len(ds.train), "seed": args.seed, "epochs": args.epochs})
     device = resolve_device(cfg.device)
-    shape = (space.in_channels, space.image_size, space.image_size)
-    full = count_cost(ResNet(space.full, space.in_channels, space.num_classes), shape).macs
     rows = []
     print("| config | FLOPs % | individual | CPU-s |\n|---|---|---|---|")
     for c in configs:
         net = bench.timed(f"individual|{c}", lambda: train_individual(cfg, capped_val(ds), space, c, args.work / slug(c), device))
         top1 = bench.score("individual", c, lambda: net, ds.test, ds.norm, device)
-        frac = count_cost(ResNet(c, space.in_channels, space.num_classes), shape).macs / full
+        frac = flops_fraction(space, c)
         cpu = bench.timings[f"individual|{c}"]["user_cpu_s"]
         rows.append({"config": str(c), "flops_frac": round(frac, 4), "top1": top1, "user_cpu_s": cpu,
                      "wall_s": bench.timings[f"individual|{c}"]["wall_s"]})
