@@ -302,7 +302,7 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     pc, info = cfg.progressive, manifold.info
     gen = torch.Generator().manual_seed(0)
     per_stage = expected_macs(lambda: sample_config(space, info.seen_widths, info.seen_depths, space.num_stages, gen), macs)
-    shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen, pc.shared_depth), macs)
+    shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen, pc.shared_depth, pc.shared_step), macs)
     smallest = ArchConfig(tuple(w[0] for w in info.seen_widths), tuple(d[0] for d in info.seen_depths))
     step = (macs(space.full) + (macs(smallest) if pc.smallest else 0)
             + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)

@@ -9,7 +9,7 @@ from metaforge.nets import ResNet
 from metaforge.space import make_space
 from metaforge.train.config import ProgressiveConfig, TrainConfig
 from metaforge.train.progressive import grid_preconditioners
-from metaforge.train.sampling import continuous_widths, sample_shared_fraction, seen_depths
+from metaforge.train.sampling import continuous_widths, grid_fractions, sample_shared_fraction, seen_depths
 
 
 def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
@@ -31,6 +31,20 @@ def test_shared_fraction_sizes_scale_every_stage_alike_and_skip_held_out_widths(
         assert max(fracs) - min(fracs) <= 1 / 6 + 1e-9, c  # each stage within one allowed step of the shared fraction
     assert min(c.widths[0] for c in configs) == 4 and max(c.widths[0] for c in configs) == 16
     assert len({c.depths for c in configs}) > 10  # depths still vary per stage
+
+
+def test_a_shared_step_draws_only_the_grid_multipliers_each_about_equally_often():
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths = continuous_widths(space, (0.3125, 0.5625, 0.8125))
+    assert grid_fractions(space, 0.125) == (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
+    gen = torch.Generator().manual_seed(0)
+    configs = [sample_shared_fraction(space, widths, seen_depths(space), gen, True, 0.125) for _ in range(2100)]
+    scalings = {space.scaled(f, (d,) * 3) for f in grid_fractions(space, 0.125) for d in (1, 2, 3)}
+    assert set(configs) == scalings  # 7 multipliers x 3 shared depths, nothing between
+    counts = [configs.count(c) for c in scalings]
+    assert min(counts) > 100 / 2 and max(counts) < 100 * 2  # ~2100 / 21 each
+    with pytest.raises(ConfigError, match="--shared-step"):
+        ProgressiveConfig(shared_step=1.0)
 
 
 def test_a_preconditioned_sgd_step_on_a_grid_is_the_plain_step_on_the_full_size_weight():

@@ -39,6 +39,7 @@ class ProgressiveConfig:
     random_sizes: int = 2
     shared_fraction: int = 0  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
     shared_depth: bool = False  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
+    shared_step: float = 0.0  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
@@ -57,6 +58,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--random-sizes must be 0 or more, got {self.random_sizes}")
         if not 0 <= self.shared_fraction <= self.random_sizes:
             raise ConfigError(f"--shared-fraction must lie between 0 and --random-sizes ({self.random_sizes}), got {self.shared_fraction}")
+        if not 0.0 <= self.shared_step < 1.0:
+            raise ConfigError(f"--shared-step must lie in [0, 1), got {self.shared_step}")
         if not all(0 < f < 1 for f in self.holdout_width_fracs):
             raise ConfigError(f"held-out width fractions must lie in (0, 1), got {self.holdout_width_fracs}")
         if not 0.0 <= self.ema < 1.0:

@@ -96,7 +96,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         configs = [space.full] + ([smallest] if pc.smallest else [])
-        configs += [sample_shared_fraction(space, widths, depths, gen, pc.shared_depth) if k < pc.shared_fraction else
+        configs += [sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step) if k < pc.shared_fraction else
                     sample_config(space, widths, depths, space.num_stages, gen) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
         opt.zero_grad(set_to_none=True)

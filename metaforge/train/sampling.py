@@ -68,6 +68,7 @@ def sample_shared_fraction(
     depths: tuple[tuple[int, ...], ...],
     gen: torch.Generator,
     shared_depth: bool = False,
+    step: float = 0.0,
 ) -> ArchConfig:
     """A random config whose stages share one width fraction (a width multiplier, as US-Nets samples).
 
@@ -75,15 +76,29 @@ def sample_shared_fraction(
     scalings are what users ask for most; each stage takes its allowed width nearest the fraction.
     ``shared_depth`` draws one depth rank for every stage as well (each stage's choices equally
     likely): drawn per stage, "one block less everywhere" comes one time in 27 with three stages.
+    ``step`` > 0 draws the fraction from the grid 1, 1 - step, ... down to the narrowest width
+    (0.125: the width multipliers users ask for), so that each uniform scaling on it is trained
+    several times as often as under a continuous draw, where every stage must round alike.
     """
-    u = float(torch.rand(1, generator=gen))
-    w = tuple(min(ws, key=lambda x: abs(x - (lo + u * (hi - lo)))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
+    if step > 0:
+        fracs = grid_fractions(space, step)
+        f = fracs[int(torch.randint(len(fracs), (1,), generator=gen))]
+        w = tuple(min(ws, key=lambda x: abs(x - max(lo, f * hi))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
+    else:
+        u = float(torch.rand(1, generator=gen))
+        w = tuple(min(ws, key=lambda x: abs(x - (lo + u * (hi - lo)))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
     if shared_depth:
         r = float(torch.rand(1, generator=gen))
         d = tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
     else:
         d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
     return ArchConfig(w, d)
+
+
+def grid_fractions(space: ArchSpace, step: float) -> tuple[float, ...]:
+    """Width fractions 1, 1 - step, 1 - 2 step, ... down to the space's narrowest fraction."""
+    lowest = min(lo / hi for lo, hi in zip(space.min_widths, space.max_widths))
+    return tuple(1 - k * step for k in range(int((1 - lowest) / step + 1e-9) + 1))
 
 
 EVAL_WIDTH_FRACS = (0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
