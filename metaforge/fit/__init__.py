@@ -26,7 +26,7 @@ from metaforge.errors import InputError, MetaforgeError
 from metaforge.fit import shapes
 from metaforge.fit.latency import Measurement, MeasureError, measure_one, runtime_available
 from metaforge.fit.memory import predict_memory
-from metaforge.fit.ranked import RankSettings
+from metaforge.fit.ranked import RankSettings, in_space, known_accuracies, manifold_model
 from metaforge.fit.shapes import Layer
 from metaforge.profiles import Budget, Profile, load_profile
 from metaforge.progress import Progress
@@ -108,14 +108,6 @@ def pareto_front(cands: list[Candidate]) -> list[Candidate]:
     return sorted((c for c in cands if not any(dominates(o, c) for o in cands)), key=lambda c: (c.latency_ms, -c.accuracy))
 
 
-def _in_space(space, config: ArchConfig) -> bool:
-    try:
-        space.check(config)
-        return True
-    except MetaforgeError:
-        return False
-
-
 def _limits(budget: Budget) -> str:
     parts = [f"latency <= {budget.latency_ms:g} ms ({budget.latency_stat})" if budget.latency_ms else "",
              f"memory <= {budget.memory_mb:g} MB" if budget.memory_mb else ""]
@@ -183,10 +175,10 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
             costs[c] = (*lat, *predict_memory(ls, prof, predict.table), shapes.params(ls), 2 * shapes.macs(ls) / 1e6)
         return costs[c]
 
-    model, note = _accuracy_model(m) if use_model else (None, "")
+    model, note = manifold_model(m) if use_model else (None, "")
     if note:
         progress.log(note)
-    measured = _measured(m, cache, space) if model is not None else {}
+    measured = known_accuracies(m, cache) if model is not None else {}
     images = lambda: (m.accuracy_record.images if model is not None else None) or cache.images  # noqa: E731
 
     def measured_candidate(c: ArchConfig, acc: float) -> Candidate:
@@ -239,7 +231,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
             cache.save()
         for key, acc in cache.values.items():  # configs of earlier searches cost nothing to consider
             c = ArchConfig.parse(key)
-            if c not in scores and _in_space(space, c):
+            if c not in scores and in_space(space, c):
                 scores[c] = acc
         cands = [measured_candidate(c, acc) for c, acc in scores.items()]
     ranking = sorted((c for c in cands if c.within(loose) and c.accuracy_source == "measured"), key=lambda c: (-c.accuracy, c.latency_ms))
@@ -277,25 +269,3 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
            f"{f' ({skipped} more were passed over: their prediction, corrected by the measurements, was over budget)' if skipped else ''}; "
            f"the fastest measured was {_cost(near)}; raise the budget or re-measure the latency table")
     raise InfeasibleBudget(msg, result(near, False, cands, method, msg, walk, confirmed))
-
-
-def _accuracy_model(m: Manifold):
-    """The manifold's accuracy model, or None and the one line that says how fit will find accuracy instead."""
-    from metaforge.accuracy_model import AccuracyModel, sklearn_missing
-
-    if m.accuracy_record is None:
-        return None, ("this manifold has no accuracy model (written before metaforge stored one): fit evaluates "
-                      "candidates one by one, as before; retrain it to make fit fast")
-    if (why := sklearn_missing()) is not None:
-        return None, f"this manifold's accuracy model needs {why}: fit evaluates candidates one by one instead"
-    return AccuracyModel.from_record(m.accuracy_record, m.space), ""
-
-
-def _measured(m: Manifold, cache, space) -> dict[ArchConfig, float]:
-    """Val top-1 measured already: at training (the accuracy record) and by earlier fits (the cache)."""
-    out = dict(m.accuracy_record.measured())
-    for key, acc in cache.values.items():
-        c = ArchConfig.parse(key)
-        if _in_space(space, c):
-            out.setdefault(c, acc)
-    return out

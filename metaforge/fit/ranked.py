@@ -17,11 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from metaforge.errors import MetaforgeError
 from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace
 
 if TYPE_CHECKING:  # fit imports RankSettings before torch: the search helpers come in with the ranking
     from metaforge.accuracy_model import AccuracyModel
+    from metaforge.fit.search import AccuracyCache
+    from metaforge.manifold import Manifold
 
 Fits = Callable[[ArchConfig], bool]
 
@@ -96,3 +99,34 @@ def confirm(pool: list[ArchConfig], fits: Fits, model: AccuracyModel, measured: 
         done += 1
         rep.advance(1)
     return model.with_points(measured), done
+
+
+def in_space(space: ArchSpace, config: ArchConfig) -> bool:
+    """Whether ``config`` is one of ``space``'s (cached accuracies may come from another manifold's space)."""
+    try:
+        space.check(config)
+        return True
+    except MetaforgeError:
+        return False
+
+
+def manifold_model(m: Manifold) -> tuple[AccuracyModel | None, str]:
+    """The manifold's accuracy model, or None and the one line that says how fit will find accuracy instead."""
+    from metaforge.accuracy_model import AccuracyModel, sklearn_missing
+
+    if m.accuracy_record is None:
+        return None, ("this manifold has no accuracy model (written before metaforge stored one): fit evaluates "
+                      "candidates one by one, as before; retrain it to make fit fast")
+    if (why := sklearn_missing()) is not None:
+        return None, f"this manifold's accuracy model needs {why}: fit evaluates candidates one by one instead"
+    return AccuracyModel.from_record(m.accuracy_record, m.space), ""
+
+
+def known_accuracies(m: Manifold, cache: AccuracyCache) -> dict[ArchConfig, float]:
+    """Val top-1 measured already: at training (the accuracy record) and by earlier fits (the cache)."""
+    out = dict(m.accuracy_record.measured())
+    for key, acc in cache.values.items():
+        c = ArchConfig.parse(key)
+        if in_space(m.space, c):
+            out.setdefault(c, acc)
+    return out
