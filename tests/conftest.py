@@ -14,7 +14,8 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)  # in case a plugin imported torch before the variable was set
 
-from metaforge.train.config import TrainConfig
+from metaforge.progress import Progress  # noqa: E402
+from metaforge.train.config import TrainConfig  # noqa: E402
 
 TINY = dict(preset="tiny", base_epochs=10, epochs=20, seed=0, device="cpu")
 
@@ -28,3 +29,29 @@ def tiny_run(tmp_path_factory):
     cfg = TrainConfig(**TINY)
     manifold = train(cfg, out)
     return out, manifold, cfg
+
+
+class Crash(Exception):
+    """What :class:`CrashAt` raises: a crash in the middle of training, as a kill would leave it."""
+
+
+class CrashAt(Progress):
+    """A progress reporter that crashes training after ``after`` steps of the phase named ``phase``."""
+
+    def __init__(self, phase: str, after: int) -> None:
+        self.target, self.after, self.current, self.n = phase, after, None, 0
+
+    def phase(self, name, total, done=0):
+        self.current = name
+
+    def advance(self, steps=1, **metrics):
+        if self.current == self.target:
+            self.n += steps
+            if self.n >= self.after:
+                raise Crash
+
+
+@pytest.fixture
+def crash_at():
+    """(CrashAt, Crash): stop a training run mid-phase, as a crash would."""
+    return CrashAt, Crash

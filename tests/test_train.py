@@ -43,30 +43,14 @@ def test_unseen_config_between_and_below_seen_widths_materialises(tiny_run):
         assert out.shape == (2, 10) and torch.isfinite(out).all()
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_path):
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_run, tmp_path, crash_at):
     """Stop a run mid-way (as a crash would), resume it, and compare with the session's run."""
-    from metaforge.progress import Progress
     from metaforge.train.run import resume_run, train
 
     path, reference, cfg = tiny_run
     base = path.with_name("tiny.run") / "base.safetensors"  # same weights: skip base training
 
-    class Crash(Exception):
-        pass
-
-    class CrashAt(Progress):
-        def __init__(self, phase: str, after: int) -> None:
-            self.target, self.after, self.current, self.n = phase, after, None, 0
-
-        def phase(self, name, total, done=0):
-            self.current = name
-
-        def advance(self, steps=1, **metrics):
-            if self.current == self.target:
-                self.n += steps
-                if self.n >= self.after:
-                    raise Crash
-
+    CrashAt, Crash = crash_at
     out = tmp_path / "m.safetensors"
     cfg = dataclasses.replace(cfg, save_every=5, base_path=str(base))
     with pytest.raises(Crash):

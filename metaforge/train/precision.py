@@ -38,18 +38,18 @@ class Precision:
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def unscale(self, opt: torch.optim.Optimizer) -> None:
+    def unscale(self, *opts: torch.optim.Optimizer) -> None:
         """True gradients from here on (call after the all-reduce, before clipping)."""
         if self.scaler is not None:
-            self.scaler.unscale_(opt)
+            for opt in opts:
+                self.scaler.unscale_(opt)
 
-    def step(self, opt: torch.optim.Optimizer) -> None:
-        """The optimiser step; fp16 skips it when a gradient overflowed and adapts the scale."""
-        if self.scaler is None:
-            opt.step()
-            return
-        self.scaler.step(opt)
-        self.scaler.update()
+    def step(self, *opts: torch.optim.Optimizer) -> None:
+        """The optimisers' step; fp16 skips it when a gradient overflowed and adapts the scale once."""
+        for opt in opts:
+            opt.step() if self.scaler is None else self.scaler.step(opt)
+        if self.scaler is not None:
+            self.scaler.update()
 
     def state_dict(self) -> dict:
         return self.scaler.state_dict() if self.scaler is not None else {}

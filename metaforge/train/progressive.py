@@ -49,8 +49,14 @@ def grid_preconditioners(inr: WeightINR) -> list[tuple[nn.Parameter, torch.Tenso
     return out
 
 
-def optimizer(inr: WeightINR, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD on the grids (decay on conv/linear weights only), or AdamW as the single recipe uses."""
+def optimizers(inr: WeightINR, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
+    """SGD on the grids (decay on conv/linear weights only), or AdamW as the single recipe uses;
+    with ``train_mlp``, the MLP that makes each size's corrections (the rest of the INR) as well.
+
+    Why AdamW for the MLP beside SGD on the grids: its outputs are in normalised units through
+    heads that start at zero, so no one SGD rate suits every layer of it; the single recipe
+    trains it with AdamW at ``mlp_lr``. Returns (optimiser, the MLP's optimiser or None).
+    """
     pc = cfg.progressive
     weights = list(inr.weight_grids)
     vectors = list(inr.vector_grids)
@@ -59,11 +65,10 @@ def optimizer(inr: WeightINR, cfg: TrainConfig) -> torch.optim.Optimizer:
         groups = [{"params": weights + vectors, "lr_scale": 1.0}]
         if rest:
             groups.append({"params": rest, "lr_scale": (cfg.mlp_lr or cfg.lr) / cfg.lr})
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay), None
     groups = [{"params": weights, "weight_decay": pc.weight_decay}, {"params": vectors, "weight_decay": 0.0}]
-    if rest:  # the MLP in its own units: its gradients are not preconditioned
-        groups.append({"params": rest, "weight_decay": 0.0, "lr_scale": 0.1})
-    return torch.optim.SGD(groups, lr=pc.lr, momentum=pc.momentum, nesterov=pc.momentum > 0)
+    sgd = torch.optim.SGD(groups, lr=pc.lr, momentum=pc.momentum, nesterov=pc.momentum > 0)
+    return sgd, (torch.optim.AdamW(rest, lr=cfg.mlp_lr or cfg.lr, weight_decay=0.0) if rest else None)
 
 
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
@@ -78,11 +83,12 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
             p.requires_grad_(False)
         for p in inr.grid_parameters():
             p.requires_grad_(True)
-    opt = optimizer(inr, cfg)
+    opt, mlp_opt = optimizers(inr, cfg)
+    opts = (opt,) if mlp_opt is None else (opt, mlp_opt)
     precond = grid_preconditioners(inr) if pc.optimizer == "sgd" else []
     prec = Precision(cfg.precision, torch.device(device))
     synced = d.enabled and cfg.sync_bn and inr.bn
-    pos = saver.resume(state, opt, prec)
+    pos = saver.resume(state, opts, prec)
     widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
     smallest = ArchConfig(tuple(w[0] for w in widths), tuple(dd[0] for dd in depths))
     spe = steps_per_epoch(ds, cfg.batch_size)
@@ -99,7 +105,10 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         configs += [sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step) if k < pc.shared_fraction else
                     sample_config(space, widths, depths, space.num_stages, gen) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
-        opt.zero_grad(set_to_none=True)
+        if mlp_opt is not None:
+            set_lr(mlp_opt, cosine_lr(t, total, cfg.mlp_lr or cfg.lr, warmup=warmup))
+        for o in opts:
+            o.zero_grad(set_to_none=True)
         soft = None
         for i, config in enumerate(configs):
             net = manifold.training_net(config)
@@ -116,16 +125,16 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 full_loss, full_acc = loss.item(), (logits.argmax(1) == y).float().mean().item()
             prec.backward(loss)
         all_reduce_grads(inr.parameters(), d)
-        prec.unscale(opt)
+        prec.unscale(*opts)
         with torch.no_grad():
             for p, k in precond:
                 if p.grad is not None:
                     p.grad.mul_(k)
-        prec.step(opt)
+        prec.step(*opts)
         with torch.no_grad():
             for pe, p in zip(ema.inr.parameters(), inr.parameters()):
                 pe.lerp_(p, 1 - pc.ema)
         progress.advance(1, loss=full_loss, acc=full_acc)
 
     run_phase(ds, cfg.batch_size, cfg.seed, cfg.epochs, pos, device, step,
-              lambda p: saver.save(p, opt, prec), cfg.save_every, saver.end_epoch(smallest), d.shard)
+              lambda p: saver.save(p, opts, prec), cfg.save_every, saver.end_epoch(smallest), d.shard)
