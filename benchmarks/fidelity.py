@@ -35,7 +35,6 @@ from baselines import l1_prune, last_stage_widths, pruned_variants, train_indivi
 from fidelity_compute import compute_summary, expected_macs, training_flops
 from fidelity_report import plot, print_tables
 
-from metaforge.checkpoint import load_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, Split, load_dataset
 from metaforge.evaluate import accuracy
@@ -48,7 +47,7 @@ from metaforge.train.config import TrainConfig
 from metaforge.train.loop import steps_per_epoch
 from metaforge.train import run as train_run
 from metaforge.train.run import resolve_device, train
-from metaforge.train.sampling import sample_config, sample_shared_fraction
+from metaforge.train.sampling import sample_bottom, sample_config, sample_shared_fraction
 
 # (width fraction, depth below full): full, unseen-between, shallower, seen, ..., below the seen widths
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.875, 1), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0))
@@ -303,8 +302,8 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     gen = torch.Generator().manual_seed(0)
     per_stage = expected_macs(lambda: sample_config(space, info.seen_widths, info.seen_depths, space.num_stages, gen), macs)
     shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen, pc.shared_depth, pc.shared_step), macs)
-    smallest = ArchConfig(tuple(w[0] for w in info.seen_widths), tuple(d[0] for d in info.seen_depths))
-    step = (macs(space.full) + (macs(smallest) if pc.smallest else 0)
+    bottom = expected_macs(lambda: sample_bottom(info.seen_widths, info.seen_depths, gen, pc.bottom_depth == "shared"), macs)
+    step = (macs(space.full) + (bottom if pc.smallest else 0)
             + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)
     base = training_flops(images, base_epochs, macs(space.full))
     out.update(manifold_train_gflops=round((base + training_flops(images, epochs, step)) / 1e9, 1),

@@ -11,7 +11,7 @@ from metaforge.nets import ResNet
 from metaforge.space import make_space
 from metaforge.train.config import ProgressiveConfig, TrainConfig
 from metaforge.train.progressive import grid_preconditioners
-from metaforge.train.sampling import continuous_widths, grid_fractions, sample_shared_fraction, seen_depths
+from metaforge.train.sampling import continuous_widths, grid_fractions, sample_bottom, sample_shared_fraction, seen_depths
 
 
 def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
@@ -47,6 +47,17 @@ def test_a_shared_step_draws_only_the_grid_multipliers_each_about_equally_often(
     assert min(counts) > 100 / 2 and max(counts) < 100 * 2  # ~2100 / 21 each
     with pytest.raises(ConfigError, match="--shared-step"):
         ProgressiveConfig(shared_step=1.0)
+
+
+def test_the_bottom_of_the_sandwich_is_the_narrowest_width_at_the_least_or_at_every_shared_depth():
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths, depths = continuous_widths(space, (0.3125,)), seen_depths(space)
+    assert sample_bottom(widths, depths, None) == space.smallest
+    gen = torch.Generator().manual_seed(0)
+    bottoms = {sample_bottom(widths, depths, gen, any_depth=True) for _ in range(60)}
+    assert bottoms == {space.scaled(0.25, (d, d, d)) for d in (1, 2, 3)}
+    with pytest.raises(ConfigError, match="bottom depth"):
+        ProgressiveConfig(bottom_depth="deepest")
 
 
 def test_a_preconditioned_sgd_step_on_a_grid_is_the_plain_step_on_the_full_size_weight():

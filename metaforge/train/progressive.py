@@ -23,13 +23,12 @@ from metaforge.errors import ConfigError
 from metaforge.inr import WeightINR
 from metaforge.manifold import Manifold
 from metaforge.progress import Progress
-from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
-from metaforge.train.sampling import sample_config, sample_shared_fraction
+from metaforge.train.sampling import sample_bottom, sample_config, sample_shared_fraction
 from metaforge.train.syncbn import sync_batchnorm
 
 
@@ -90,7 +89,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
     synced = d.enabled and cfg.sync_bn and inr.bn
     pos = saver.resume(state, opts, prec)
     widths, depths = manifold.info.seen_widths, manifold.info.seen_depths
-    smallest = ArchConfig(tuple(w[0] for w in widths), tuple(dd[0] for dd in depths))
+    smallest = sample_bottom(widths, depths, None)
     spe = steps_per_epoch(ds, cfg.batch_size)
     total = cfg.epochs * spe
     rate = pc.lr if pc.optimizer == "sgd" else cfg.lr
@@ -101,7 +100,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
     def step(t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
-        configs = [space.full] + ([smallest] if pc.smallest else [])
+        configs = [space.full] + ([sample_bottom(widths, depths, gen, pc.bottom_depth == "shared")] if pc.smallest else [])
         configs += [sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step) if k < pc.shared_fraction else
                     sample_config(space, widths, depths, space.num_stages, gen) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))

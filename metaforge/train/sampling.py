@@ -95,6 +95,18 @@ def sample_shared_fraction(
     return ArchConfig(w, d)
 
 
+def sample_bottom(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...], gen: torch.Generator | None,
+                  any_depth: bool = False) -> ArchConfig:
+    """The bottom of the sandwich: every stage at its narrowest width, and its shallowest depth or,
+    with ``any_depth``, one depth rank drawn for every stage (the narrowest widths at full depth
+    are what the narrow full-depth sizes share their first channels with)."""
+    w = tuple(ws[0] for ws in widths)
+    if not any_depth:
+        return ArchConfig(w, tuple(ds[0] for ds in depths))
+    r = float(torch.rand(1, generator=gen))
+    return ArchConfig(w, tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths))
+
+
 def grid_fractions(space: ArchSpace, step: float) -> tuple[float, ...]:
     """Width fractions 1, 1 - step, 1 - 2 step, ... down to the space's narrowest fraction."""
     lowest = min(lo / hi for lo, hi in zip(space.min_widths, space.max_widths))
