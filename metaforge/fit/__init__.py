@@ -179,7 +179,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
     if note:
         progress.log(note)
     measured = known_accuracies(m, cache) if model is not None else {}
-    images = lambda: (m.accuracy_record.images if model is not None else None) or cache.images  # noqa: E731
+    images = lambda: cache.images  # noqa: E731  (every measured candidate: the whole validation split)
 
     def measured_candidate(c: ArchConfig, acc: float) -> Candidate:
         return Candidate(c, acc, *cost(c), "measured", images())
@@ -211,7 +211,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         from metaforge.fit.ranked import candidate_pool, confirm
 
         strict = lambda c: Candidate(c, 0.0, *cost(c)).within(budget)  # noqa: E731
-        pool = candidate_pool(space, fits, model, list(measured), seed, rank)
+        pool = candidate_pool(space, fits, model, list(measured) + list(m.accuracy_record.configs), seed, rank)
         deadline = t0 + time_cap_s
         try:  # the budget itself, then (--measure) the margin above it that the walk may need
             for within in ((strict, fits) if measure else (strict,)):
