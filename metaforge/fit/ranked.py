@@ -39,6 +39,7 @@ class RankSettings:
     enumerate_max: int = 2000  # smaller spaces: every config is costed
     refine_rounds: int = 4  # rounds of neighbours of the predicted best (hill-climbing to the budget's edge)
     refine_top: int = 16
+    rule: str = "mean"  # which contender is evaluated next: the best predicted "mean", or the best upper bound "ucb"
 
 
 def candidate_pool(space: ArchSpace, fits: Fits, model: AccuracyModel, known: list[ArchConfig], seed: int,
@@ -91,7 +92,9 @@ def confirm(pool: list[ArchConfig], fits: Fits, model: AccuracyModel, measured: 
             break
         mean, std = model.predict(todo)
         lower = max([measured[c] for c in inb if c in measured] + [float(m - s.z * d) for m, d in zip(mean, std)])
-        contenders = sorted((i for i in range(len(todo)) if mean[i] + s.z * std[i] >= lower), key=lambda i: (-mean[i], todo[i]))
+        reach = mean + s.z * std
+        contenders = sorted((i for i in range(len(todo)) if reach[i] >= lower),
+                            key=lambda i: (-(reach[i] if s.rule == "ucb" else mean[i]), todo[i]))
         if not contenders:
             break
         c = todo[contenders[0]]
