@@ -136,6 +136,28 @@ def test_fit_confirms_predictions_by_real_evaluation(copy, tmp_path):
     assert FitEntry.from_dict(old).accuracy_source == "measured"
 
 
+def test_a_lucky_survey_point_is_confirmed_before_it_can_be_picked(copy, tmp_path):
+    """The survey measures on fewer images at training; a pick is made on whole-split measurements only."""
+    import dataclasses
+
+    from metaforge.checkpoint import save_manifold
+
+    path = tmp_path / "lucky.safetensors"
+    attach_accuracy_model(copy, path, bounded=False, cfg=AccuracyModelConfig(points=32))
+    m = load_manifold(path)
+    budget = fake_latency(shapes.layers(m.space.scaled(0.6, (1, 2, 1)), m.space))[0]
+    rec = m.accuracy_record
+    lucky = next(c for c in rec.configs if c != m.space.smallest and fake_latency(shapes.layers(c, m.space))[0] <= budget)
+    m.accuracy_record = dataclasses.replace(rec, accuracy=tuple(1.0 if c == lucky else a for c, a in zip(rec.configs, rec.accuracy)))
+    save_manifold(m, path)
+    m = load_manifold(path)
+    r = fit(path, "host-cpu", latency_ms=budget, latency_source=fake_latency)
+    val = m.dataset().val
+    assert r.pick.accuracy_images == len(val)
+    assert r.pick.accuracy == pytest.approx(accuracy(m.materialize(r.pick.config), val, m.info.normalization), abs=1e-6)
+    assert all(c.accuracy < 1.0 or c.accuracy_source == "predicted" for c in r.pareto if c.config == lucky)
+
+
 def test_an_old_manifold_falls_back_in_one_line_and_can_be_given_a_record(copy, tmp_path):
     old = tmp_path / "old.safetensors"
     rewrite(copy, old, lambda meta: meta.pop("accuracy_model"))
