@@ -128,9 +128,10 @@ def manifold_model(m: Manifold) -> tuple[AccuracyModel | None, str]:
 def known_accuracies(m: Manifold, cache: AccuracyCache) -> dict[ArchConfig, float]:
     """Val top-1 measured on the whole validation split already (by earlier fits: the cache).
 
-    The accuracy record's points are not among them: measured at training on fewer images (1,000
-    by default, ~1 pt of sampling noise), they are the model's data, and a pick is made only on
-    measurements on the whole split, so a survey point that was lucky is confirmed like any other.
+    The accuracy record's points are not among them: measured at training, on whatever validation
+    split training had (benchmarks/fidelity.py trains with 1,000 images: ~1 pt of sampling noise),
+    they are the model's data, and a pick is made only on measurements on the whole split, so a
+    survey point that was lucky is confirmed like any other.
     """
     out = {}
     for key, acc in cache.values.items():

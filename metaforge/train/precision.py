@@ -47,7 +47,10 @@ class Precision:
     def step(self, *opts: torch.optim.Optimizer) -> None:
         """The optimisers' step; fp16 skips it when a gradient overflowed and adapts the scale once."""
         for opt in opts:
-            opt.step() if self.scaler is None else self.scaler.step(opt)
+            if self.scaler is None:
+                opt.step()
+            else:
+                self.scaler.step(opt)
         if self.scaler is not None:
             self.scaler.update()
 
