@@ -38,6 +38,14 @@ def test_train_command_defaults_are_the_library_recipe():
             default = RECIPE_CHANNEL_ORDER[recipe.recipe]
         assert default == getattr(recipe, name), name
     assert RECIPE_WIDTH_MAP[recipe.recipe] == recipe.inr.width_map
+    phase = [(name, p.default) for name, p in inspect.signature(train).parameters.items()
+             if hasattr(recipe.progressive, name) and not hasattr(recipe, name)]  # lr, ema: TrainConfig's own
+    assert {"shared_step", "train_mlp", "bottom_depth", "shared_depth", "random_sizes"} <= {n for n, _ in phase}
+    for name, default in phase:  # the progressive options: same names, same defaults as ProgressiveConfig
+        assert default == getattr(recipe.progressive, name), name
+    renamed = {"phase_lr": "lr", "phase_optimizer": "optimizer", "width_sampling": "widths"}
+    for cli_name, field in renamed.items():
+        assert inspect.signature(train).parameters[cli_name].default == getattr(recipe.progressive, field), cli_name
 
 
 def test_the_progressive_recipe_defaults_to_nested_importance_ordered_channels(tmp_path):

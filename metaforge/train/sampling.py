@@ -80,16 +80,17 @@ def sample_shared_fraction(
     (0.125: the width multipliers users ask for), so that each uniform scaling on it is trained
     several times as often as under a continuous draw, where every stage must round alike.
     """
+    bounds = list(zip(space.min_widths, space.max_widths))
     if step > 0:
         fracs = grid_fractions(space, step)
         f = fracs[int(torch.randint(len(fracs), (1,), generator=gen))]
-        w = tuple(min(ws, key=lambda x: abs(x - max(lo, f * hi))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
+        targets = [max(lo, f * hi) for lo, hi in bounds]
     else:
         u = float(torch.rand(1, generator=gen))
-        w = tuple(min(ws, key=lambda x: abs(x - (lo + u * (hi - lo)))) for ws, lo, hi in zip(widths, space.min_widths, space.max_widths))
+        targets = [lo + u * (hi - lo) for lo, hi in bounds]
+    w = tuple(min(ws, key=lambda x, t=t: abs(x - t)) for ws, t in zip(widths, targets))
     if shared_depth:
-        r = float(torch.rand(1, generator=gen))
-        d = tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
+        d = _shared_depths(depths, gen)
     else:
         d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
     return ArchConfig(w, d)
@@ -103,8 +104,13 @@ def sample_bottom(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, 
     w = tuple(ws[0] for ws in widths)
     if not any_depth:
         return ArchConfig(w, tuple(ds[0] for ds in depths))
+    return ArchConfig(w, _shared_depths(depths, gen))
+
+
+def _shared_depths(depths: tuple[tuple[int, ...], ...], gen: torch.Generator | None) -> tuple[int, ...]:
+    """One depth rank drawn for every stage (each stage's choices equally likely)."""
     r = float(torch.rand(1, generator=gen))
-    return ArchConfig(w, tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths))
+    return tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
 
 
 def grid_fractions(space: ArchSpace, step: float) -> tuple[float, ...]:
