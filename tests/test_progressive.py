@@ -147,6 +147,28 @@ def test_size_corrections_train_beside_the_grids_and_resume_bitwise(tmp_path, cr
     assert all(torch.equal(a[k], b[k]) for k in b), "resumed run differs from the uninterrupted one"
 
 
+def test_with_full_every_the_full_size_learns_on_every_nth_step_only(tmp_path, monkeypatch):
+    """--full-every 3: the full size (alone in the sandwich here) takes a gradient on steps 0, 3, 6, ...;
+    between, it only teaches (no gradient reaches the INR, the optimiser moves nothing)."""
+    from metaforge.train.precision import Precision
+    from metaforge.train.run import train
+
+    learned: list[bool] = []
+    real_step = Precision.step
+
+    def step(self, *opts):
+        learned.append(any(p.grad is not None for o in opts for g in o.param_groups for p in g["params"]))
+        real_step(self, *opts)
+
+    monkeypatch.setattr(Precision, "step", step)
+    phase = ProgressiveConfig(random_sizes=0, shared_fraction=0, smallest=False, full_every=3)
+    cfg = TrainConfig(preset="tiny", base_epochs=1, epochs=1, limit=640, device="cpu", recipe="progressive", progressive=phase)
+    train(cfg, tmp_path / "m.safetensors")
+    assert learned == [True] * 10 + [t % 3 == 0 for t in range(10)]  # the base's 10 steps, then the phase's
+    with pytest.raises(ConfigError, match="--full-every must be 1 or more"):
+        ProgressiveConfig(full_every=0)
+
+
 def test_bad_progressive_settings_are_config_errors():
     with pytest.raises(ConfigError, match="recipe"):
         TrainConfig(recipe="bigbang")

@@ -72,7 +72,12 @@ def optimizers(inr: WeightINR, cfg: TrainConfig) -> tuple[torch.optim.Optimizer,
 
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
                       state: dict | None, progress: Progress, d: Dist, saver: ManifoldPhase) -> None:
-    """Train every size from the initialised INR (the base network) with the sandwich rule."""
+    """Train every size from the initialised INR (the base network) with the sandwich rule.
+
+    With ``full_every`` = n > 1 the full size takes its label gradient on every n-th step only and
+    otherwise just teaches (one forward pass without gradient, a third of a trained pass): it is
+    trained already, and the steps it frees go to the sizes that are not.
+    """
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
     if not inr.cfg.weight_grid:
@@ -109,11 +114,12 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         for o in opts:
             o.zero_grad(set_to_none=True)
         soft = None
+        full_learns = t % pc.full_every == 0
         for i, config in enumerate(configs):
             net = manifold.training_net(config)
             if synced:
                 sync_batchnorm(net)
-            with prec.autocast():
+            with prec.autocast(), torch.set_grad_enabled(i > 0 or full_learns):
                 logits = functional_call(net, inr.generate(config), (x,))
                 if i == 0 or not pc.inplace_distill:
                     loss = ce_fn(logits, y)
@@ -122,7 +128,8 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
             if i == 0:
                 soft = logits.detach().float().softmax(1)
                 full_loss, full_acc = loss.item(), (logits.argmax(1) == y).float().mean().item()
-            prec.backward(loss)
+            if loss.requires_grad:
+                prec.backward(loss)
         all_reduce_grads(inr.parameters(), d)
         prec.unscale(*opts)
         with torch.no_grad():
