@@ -303,7 +303,8 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     per_stage = expected_macs(lambda: sample_config(space, info.seen_widths, info.seen_depths, space.num_stages, gen), macs)
     shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen, pc.shared_depth, pc.shared_step), macs)
     bottom = expected_macs(lambda: sample_bottom(info.seen_widths, info.seen_depths, gen, pc.bottom_depth == "shared"), macs)
-    step = (macs(space.full) + (bottom if pc.smallest else 0)
+    full = macs(space.full) * (1 + 2 / pc.full_every) / 3  # between its learning steps the full size only runs forward
+    step = (full + (bottom if pc.smallest else 0)
             + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)
     base = training_flops(images, base_epochs, macs(space.full))
     out.update(manifold_train_gflops=round((base + training_flops(images, epochs, step)) / 1e9, 1),

@@ -42,7 +42,7 @@ def test_train_command_defaults_are_the_library_recipe():
     assert RECIPE_WIDTH_MAP[recipe.recipe] == recipe.inr.width_map
     phase = [(name, p.default) for name, p in inspect.signature(train).parameters.items()
              if hasattr(recipe.progressive, name) and (name in progressive_own or not hasattr(recipe, name))]  # lr, ema: TrainConfig's own
-    assert {"shared_step", "train_mlp", "bottom_depth", "shared_depth", "random_sizes", "full_every"} <= {n for n, _ in phase}
+    assert {"shared_step", "train_mlp", "bottom_depth", "shared_depth", "random_sizes", "full_every", "full_weight"} <= {n for n, _ in phase}
     for name, default in phase:  # the progressive options: same names, same defaults as ProgressiveConfig
         assert default == getattr(recipe.progressive, name), name
     renamed = {"phase_lr": "lr", "phase_optimizer": "optimizer", "width_sampling": "widths"}

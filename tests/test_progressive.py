@@ -169,6 +169,43 @@ def test_with_full_every_the_full_size_learns_on_every_nth_step_only(tmp_path, m
         ProgressiveConfig(full_every=0)
 
 
+def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):
+    """--full-weight 2: the full size's label loss counts twice in the step's sum and the bottom's
+    gradient is unchanged (compared on the first phase step, from one shared base)."""
+    from metaforge.train.precision import Precision
+    from metaforge.train.run import train
+
+    tiny = dict(preset="tiny", base_epochs=1, epochs=1, limit=320, device="cpu", recipe="progressive")
+    train(TrainConfig(**tiny), tmp_path / "ref.safetensors")
+    base = str(tmp_path / "ref.run" / "base.safetensors")
+
+    class Stop(Exception):
+        pass
+
+    def first_step_grads(name: str, **phase) -> list[torch.Tensor]:
+        grads = []
+
+        def step(self, *opts):
+            grads.extend(p.grad.clone() for o in opts for g in o.param_groups for p in g["params"] if p.grad is not None)
+            raise Stop
+        monkeypatch.setattr(Precision, "step", step)
+        cfg = TrainConfig(**tiny, base_path=base, progressive=ProgressiveConfig(random_sizes=0, shared_fraction=0, **phase))
+        with pytest.raises(Stop):
+            train(cfg, tmp_path / name / "m.safetensors")
+        return grads
+
+    full = first_step_grads("full", smallest=False)
+    full2 = first_step_grads("full2", smallest=False, full_weight=2.0)
+    both = first_step_grads("both", smallest=True)
+    both2 = first_step_grads("both2", smallest=True, full_weight=2.0)
+    assert len(full) == len(full2) == len(both) == len(both2) > 10
+    for f, f2, b, b2 in zip(full, full2, both, both2):
+        torch.testing.assert_close(f2, 2 * f)
+        torch.testing.assert_close(b2, b + f, atol=1e-6, rtol=1e-4)  # the bottom's part is the same
+    with pytest.raises(ConfigError, match="--full-weight must be positive"):
+        ProgressiveConfig(full_weight=0.0)
+
+
 def test_bad_progressive_settings_are_config_errors():
     with pytest.raises(ConfigError, match="recipe"):
         TrainConfig(recipe="bigbang")

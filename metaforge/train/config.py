@@ -47,6 +47,7 @@ class ProgressiveConfig:
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
     holdout_width_fracs: tuple[float, ...] = (0.375, 0.625, 0.875)  # never sampled: the table's unseen widths stay unseen
     train_mlp: bool = False  # the MLP corrections stay at zero: only the grids (the weights) train
+    full_weight: float = 1.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
 
@@ -61,6 +62,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--random-sizes must be 0 or more, got {self.random_sizes}")
         if not 0 <= self.shared_fraction <= self.random_sizes:
             raise ConfigError(f"--shared-fraction must lie between 0 and --random-sizes ({self.random_sizes}), got {self.shared_fraction}")
+        if not self.full_weight > 0:
+            raise ConfigError(f"--full-weight must be positive, got {self.full_weight}")
         if self.full_every < 1:
             raise ConfigError(f"--full-every must be 1 or more, got {self.full_every}")
         if self.bottom_depth not in BOTTOM_DEPTHS:

@@ -121,13 +121,15 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 sync_batchnorm(net)
             with prec.autocast(), torch.set_grad_enabled(i > 0 or full_learns):
                 logits = functional_call(net, inr.generate(config), (x,))
-                if i == 0 or not pc.inplace_distill:
+                if i == 0:
+                    loss = ce_fn(logits, y) * pc.full_weight
+                elif not pc.inplace_distill:
                     loss = ce_fn(logits, y)
                 else:
                     loss = nn.functional.kl_div(logits.float().log_softmax(1), soft, reduction="batchmean")
             if i == 0:
                 soft = logits.detach().float().softmax(1)
-                full_loss, full_acc = loss.item(), (logits.argmax(1) == y).float().mean().item()
+                full_loss, full_acc = loss.item() / pc.full_weight, (logits.argmax(1) == y).float().mean().item()
             if loss.requires_grad:
                 prec.backward(loss)
         all_reduce_grads(inr.parameters(), d)
