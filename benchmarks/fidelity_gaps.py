@@ -5,6 +5,7 @@ Each run is a ``benchmarks/fidelity.py`` JSON; a run is one recipe at one comput
 full-size network of its own run). Prints a table, writes the same as JSON.
 
     python benchmarks/fidelity_gaps.py runs/a/fidelity.json runs/b/fidelity.json --names a b --json gaps.json
+    python benchmarks/fidelity_gaps.py runs/a/fidelity.json --prune-from runs/pruned/fidelity.json   # prune+FT run apart
 """
 
 from __future__ import annotations
@@ -28,10 +29,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--names", nargs="*", default=None)
+    ap.add_argument("--prune-from", nargs="*", type=Path, default=None,
+                    help="per result, in order: a fidelity JSON whose prune_ft scores (same base) it is compared with")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     names = args.names or [str(p) for p in args.results]
     runs = [json.loads(p.read_text()) for p in args.results]
+    if args.prune_from:
+        for res, other in zip(runs, args.prune_from, strict=True):
+            scores = {r["config"]: r["top1"]["prune_ft"] for r in json.loads(other.read_text())["rows"] if "prune_ft" in r["top1"]}
+            for r in res["rows"]:
+                if r["config"] in scores:
+                    r["top1"]["prune_ft"] = scores[r["config"]]
     rows = runs[0]["rows"]
     out = {"runs": []}
     for name, res in zip(names, runs, strict=True):
