@@ -11,7 +11,7 @@ from metaforge.nets import ResNet
 from metaforge.space import make_space
 from metaforge.train.config import ProgressiveConfig, TrainConfig
 from metaforge.train.progressive import grid_preconditioners
-from metaforge.train.sampling import continuous_widths, grid_fractions, sample_bottom, sample_shared_fraction, seen_depths
+from metaforge.train.sampling import bottom_of_step, continuous_widths, grid_fractions, sample_bottom, sample_shared_fraction, seen_depths
 
 
 def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
@@ -56,6 +56,10 @@ def test_the_bottom_of_the_sandwich_is_the_narrowest_width_at_the_least_or_at_ev
     gen = torch.Generator().manual_seed(0)
     bottoms = {sample_bottom(widths, depths, gen, any_depth=True) for _ in range(60)}
     assert bottoms == {space.scaled(0.25, (d, d, d)) for d in (1, 2, 3)}
+    alternate = [bottom_of_step(widths, depths, gen, t, "alternate") for t in range(60)]
+    assert all(b == space.smallest for b in alternate[0::2])  # even steps: the shallowest
+    assert set(alternate[1::2]) == bottoms  # odd steps: every shared depth
+    assert all(bottom_of_step(widths, depths, gen, t, "min") == space.smallest for t in range(4))
     with pytest.raises(ConfigError, match="bottom depth"):
         ProgressiveConfig(bottom_depth="deepest")
 

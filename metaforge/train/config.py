@@ -14,7 +14,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # of the forward pass; here, not in preci
 RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a trained base, or one size per step
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
-BOTTOM_DEPTHS = ("min", "shared")
+BOTTOM_DEPTHS = ("min", "shared", "alternate")
 CHANNEL_ORDERS = ("smooth", "importance")  # of the base's channels before the INR takes them (metaforge/permute.py)
 # What `metaforge train` picks when --width-map / --channel-order are not given: the progressive recipe
 # measured best with OFA's nested, importance-ordered channels (docs/BENCHMARKS.md, issue 15, round 4)
@@ -42,7 +42,7 @@ class ProgressiveConfig:
     shared_depth: bool = False  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
     shared_step: float = 0.0  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
-    bottom_depth: str = "min"  # the bottom's depth: "min", or "shared" (one depth rank drawn per step for every stage)
+    bottom_depth: str = "min"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
     holdout_width_fracs: tuple[float, ...] = (0.375, 0.625, 0.875)  # never sampled: the table's unseen widths stay unseen

@@ -107,6 +107,15 @@ def sample_bottom(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, 
     return ArchConfig(w, _shared_depths(depths, gen))
 
 
+def bottom_of_step(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...], gen: torch.Generator, step: int,
+                   rule: str) -> ArchConfig:
+    """The bottom of step ``step`` under ``--bottom-depth`` ``rule``: "min", "shared" or "alternate" (the
+    shallowest on even steps, a drawn depth on odd ones: the narrow full-depth sizes get the bottom half the
+    time and the narrow depth-1 configs keep it the other half)."""
+    drawn = rule == "shared" or (rule == "alternate" and step % 2 == 1)
+    return sample_bottom(widths, depths, gen, drawn)
+
+
 def _shared_depths(depths: tuple[tuple[int, ...], ...], gen: torch.Generator | None) -> tuple[int, ...]:
     """One depth rank drawn for every stage (each stage's choices equally likely)."""
     r = float(torch.rand(1, generator=gen))
