@@ -190,3 +190,12 @@ def test_a_damaged_record_is_a_one_line_error(copy, tmp_path, edit):
     with pytest.raises(CheckpointError, match="damaged accuracy record") as info:
         load_manifold(bad)
     assert "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+def test_an_unknown_ranking_rule_is_refused_by_name():
+    from metaforge.errors import ConfigError
+    from metaforge.fit.ranked import RankSettings
+
+    assert RankSettings(rule="ucb").rule == "ucb"
+    with pytest.raises(ConfigError, match="unknown ranking rule 'best'; choose one of: mean, ucb"):
+        RankSettings(rule="best")

@@ -179,10 +179,8 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
     if note:
         progress.log(note)
     measured = known_accuracies(m, cache) if model is not None else {}
-    images = lambda: cache.images  # noqa: E731  (every measured candidate: the whole validation split)
-
-    def measured_candidate(c: ArchConfig, acc: float) -> Candidate:
-        return Candidate(c, acc, *cost(c), "measured", images())
+    def measured_candidate(c: ArchConfig, acc: float) -> Candidate:  # measured on the whole validation split
+        return Candidate(c, acc, *cost(c), "measured", cache.images)
 
     def candidate(c: ArchConfig) -> Candidate:
         if c not in measured:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metaforge.errors import MetaforgeError
+from metaforge.errors import ConfigError, MetaforgeError
 from metaforge.progress import Progress
 from metaforge.space import ArchConfig, ArchSpace
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # fit imports RankSettings before torch: the search helpers c
     from metaforge.manifold import Manifold
 
 Fits = Callable[[ArchConfig], bool]
+
+RULES = ("mean", "ucb")  # which contender is evaluated next
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class RankSettings:
     refine_rounds: int = 4  # rounds of neighbours of the predicted best (hill-climbing to the budget's edge)
     refine_top: int = 16
     rule: str = "mean"  # which contender is evaluated next: the best predicted "mean", or the best upper bound "ucb"
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ConfigError(f"unknown ranking rule {self.rule!r}; choose one of: {', '.join(RULES)}")
 
 
 def candidate_pool(space: ArchSpace, fits: Fits, model: AccuracyModel, known: list[ArchConfig], seed: int,
