@@ -36,6 +36,11 @@ def compute_summary(timings: dict, full: str, progressive: bool) -> dict:
         out.update(manifold_cpu_s=round(total, 1), unit_cpu_s=round(unit, 1), manifold_units=round(total / unit, 3))
         if "shelf_units" in out:
             out["manifold_vs_shelf"] = round(out["manifold_units"] / out["shelf_units"], 3)
+        evaluation = timings["manifold"].get("evaluation_user_cpu_s")
+        if evaluation is not None:  # training alone: without the size table and the survey that `train` runs after it
+            out.update(manifold_eval_cpu_s=evaluation, manifold_training_units=round((total - evaluation) / unit, 3))
+            if "shelf_units" in out:
+                out["manifold_training_vs_shelf"] = round(out["manifold_training_units"] / out["shelf_units"], 3)
     prune = [v["user_cpu_s"] for k, v in timings.items() if k.startswith("prune|") and v.get("done", True)]
     if len(prune) == sum(k.startswith("prune|") for k in timings) and prune and unit:  # only a finished set
         out["prune_ft_units"] = round((sum(prune) + (base or unit)) / unit, 3)

@@ -45,7 +45,7 @@ def main() -> None:
     out = {"runs": []}
     for name, res in zip(names, runs, strict=True):
         c = res.get("compute") or compute_summary(res["timings"], res["rows"][0]["config"], res.get("recipe") == "progressive")
-        out["runs"].append({"name": name, "vs_shelf_cpu": c.get("manifold_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
+        out["runs"].append({"name": name, "vs_shelf_cpu": c.get("manifold_vs_shelf"), "training_vs_shelf_cpu": c.get("manifold_training_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
                             "individual": gaps(res, "individual"), "prune_ft": gaps(res, "prune_ft"),
                             "top1": {r["config"]: r["top1"].get("manifold") for r in res["rows"]}})
     head = " | ".join(f"{r['name']} ({r['vs_shelf_cpu'] or float('nan'):.2f}x)" for r in out["runs"])

@@ -61,6 +61,10 @@ def print_tables(result: dict) -> None:
               + (f"; shelf {c['shelf_units']:.2f} units ({c['shelf_cpu_s']:.0f} CPU-s in its own run) -> "
                  f"manifold/shelf {c['manifold_vs_shelf']:.2f}" if "manifold_vs_shelf" in c else "")
               + (f"; prune+FT {c['prune_ft_units']:.2f} units" if "prune_ft_units" in c else ""))
+    if "manifold_training_units" in c:
+        print(f"  of the manifold's, {c['manifold_eval_cpu_s']:.0f} CPU-s evaluated after training (the size table, the accuracy "
+              f"survey): training alone {c['manifold_training_units']:.2f} units"
+              + (f" -> manifold/shelf {c['manifold_training_vs_shelf']:.3f}" if "manifold_training_vs_shelf" in c else ""))
     if "manifold_train_gflops" in c:
         print(f"training FLOPs: manifold {c['manifold_train_gflops']:,.0f} G, shelf {c['shelf_train_gflops']:,.0f} G "
               f"({c['manifold_vs_shelf_flops']:.2f}x; a sandwich step {c['phase_step_vs_full']:.2f}x a full-size step)")

@@ -98,7 +98,8 @@ def attach_accuracy_model(src: str | Path, dst: str | Path, *, bounded: bool = T
     from metaforge.checkpoint import load_manifold, save_manifold
 
     m = load_manifold(src)
-    wall = m.info.train_config.get("wall_time_s") if bounded else None
+    tc = m.info.train_config
+    wall = tc.get("wall_time_s") - tc.get("evaluation_wall_s", 0.0) if bounded and tc.get("wall_time_s") else None
     ds = m.dataset()
     record = measure_accuracy_model(m, ds.val, ds.norm, train_seconds=wall, cfg=cfg, progress=progress)
     if record is None:

@@ -23,6 +23,15 @@ def test_every_size_of_the_tiny_manifold_is_accurate(tiny_run):
     assert full["top1"] >= 0.93, rows
 
 
+def test_the_manifold_records_what_its_evaluation_after_training_cost(tiny_run):
+    path, manifold, _ = tiny_run
+    from metaforge.checkpoint import load_manifold
+
+    tc = load_manifold(path).info.train_config
+    assert 0 < tc["evaluation_wall_s"] < tc["wall_time_s"]  # the size table and the survey, a part of the run
+    assert tc["evaluation_user_cpu_s"] > 0
+
+
 def test_materialised_network_is_plain_and_as_accurate_as_the_table(tiny_run):
     _, manifold, _ = tiny_run
     ds = load_dataset("digits")
