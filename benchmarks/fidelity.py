@@ -173,6 +173,11 @@ def run() -> None:
                     help="a fidelity JSON whose individually trained networks (scores and CPU time) are reused, not retrained")
     ap.add_argument("--base-from", type=Path, default=None,
                     help="progressive: a work folder whose base network (and its timing) this run shares")
+    ap.add_argument("--individual-epochs", type=int, default=None,
+                    help="the individually trained networks' epochs (default: progressive, the base's; single, base + manifold)")
+    ap.add_argument("--unit-from", type=Path, default=None,
+                    help="a work folder whose base, an individually trained full size, is the compute unit (for a run "
+                         "whose own base is shorter than the individual networks, or has none: --base-epochs 0)")
     ap.add_argument("--no-train", action="store_true", help="report only what is trained already (skip the rest)")
     ap.add_argument("--json", type=Path, default=None, help="results file (default WORK/fidelity.json)")
     ap.add_argument("--plot", type=Path, default=None, help="accuracy-vs-FLOPs PNG (default WORK/fidelity.png)")
@@ -247,7 +252,10 @@ def run() -> None:
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
     # individual networks get what the single recipe's manifold cost in epochs, or the progressive
     # recipe's base (itself an individually trained full size): 18 epochs at the default scale
-    ind_epochs = base_epochs if args.recipe == "progressive" else base_epochs + epochs
+    ind_epochs = args.individual_epochs or (base_epochs if args.recipe == "progressive" else base_epochs + epochs)
+    if args.recipe == "progressive" and base_epochs != ind_epochs and args.unit_from is None and args.base_from is None:
+        raise SystemExit(f"the base trains {base_epochs} epochs, the individual networks {ind_epochs}: the base is no compute "
+                         "unit; name a work folder whose base is one with --unit-from")
     if args.shelf is not None:
         reuse_shelf(args.shelf, bench, rows, {"dataset": ds.name, "train_images": len(ds.train), "test_images": len(test),
                                                "preset": cfg.preset, "batch_size": cfg.batch_size, "individual_epochs": ind_epochs})
@@ -272,7 +280,7 @@ def run() -> None:
                                  "top1": {"neumeta": bench.score("neumeta", c, lambda: nm.materialize(c), test, ds.norm, device),
                                           "manifold": bench.score("manifold", c, lambda: manifold.materialize(c), test, ds.norm, device)}})
 
-    compute = compute_summary(bench.timings, str(space.full), args.recipe == "progressive")
+    compute = compute_summary(bench.timings, str(space.full), args.recipe == "progressive", compute_unit(args.unit_from, ind_epochs))
     compute.update(flops_summary(cfg, manifold, sizes, len(ds.train), base_epochs, epochs, ind_epochs, spe, shape))
     mpath = w / "manifold.safetensors"
     result = {
@@ -344,6 +352,19 @@ def shared_base(bench: "Bench", base_from: Path | None, cfg: TrainConfig, ds: Da
     bench.timings["base"] = {**timing, "shared_from": str(base_from)}
     bench._update("timings.json", bench.timings, "base")
     return base_from / "base" / BASE_FILE
+
+
+def compute_unit(work: Path | None, ind_epochs: int) -> float | None:
+    """User CPU-s of the full size trained alone for the individual networks' epochs, in ``work`` (None: none given)."""
+    if work is None:
+        return None
+    setting = json.loads((work / "setting.json").read_text())
+    if setting.get("base_epochs") != ind_epochs:
+        raise SystemExit(f"--unit-from {work}: its base trained {setting.get('base_epochs')} epochs, the individual networks {ind_epochs}")
+    timing = json.loads((work / "timings.json").read_text()).get("base", {})
+    if not timing.get("done"):
+        raise SystemExit(f"--unit-from {work}: its base network is not finished")
+    return timing["user_cpu_s"]
 
 
 def reuse_shelf(shelf: Path, bench: "Bench", rows: list[dict], setting: dict) -> None:

@@ -21,8 +21,12 @@ def cpu(timings: dict, key: str) -> float | None:
     return rec["user_cpu_s"] if rec and rec.get("done", True) else None
 
 
-def compute_summary(timings: dict, full: str, progressive: bool) -> dict:
-    """CPU-seconds per method and each in units of one full-size network of its own run."""
+def compute_summary(timings: dict, full: str, progressive: bool, unit_cpu_s: float | None = None) -> dict:
+    """CPU-seconds per method and each in units of one full-size network of its own run.
+
+    ``unit_cpu_s``: that network's CPU-s measured elsewhere on this machine, for a run whose base is
+    shorter than an individual network (or absent), so cannot be the unit itself.
+    """
     ind = {k.split("|", 1)[1]: v["user_cpu_s"] for k, v in timings.items() if k.startswith("individual|")}
     out: dict = {}
     if ind and full in ind:
@@ -30,7 +34,7 @@ def compute_summary(timings: dict, full: str, progressive: bool) -> dict:
         out["shelf_units"] = round(sum(ind.values()) / ind[full], 3)
     base = cpu(timings, "base") if progressive else None
     phase = cpu(timings, "manifold")
-    unit = base if base else ind.get(full)
+    unit = unit_cpu_s or (base if base else ind.get(full))
     if phase is not None and unit:
         total = phase + (base or 0.0)
         out.update(manifold_cpu_s=round(total, 1), unit_cpu_s=round(unit, 1), manifold_units=round(total / unit, 3))
