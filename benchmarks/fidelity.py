@@ -319,6 +319,9 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     full = macs(space.full) * (1 + 2 / pc.full_every) / 3  # between its learning steps the full size only runs forward
     step = (full + (bottom if pc.smallest else 0)
             + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)
+    if pc.one_size:  # one trained size per step in turn; the full size runs forward on every step to teach
+        n = 1 + int(pc.smallest) + pc.random_sizes
+        step = macs(space.full) / 3 + (step - macs(space.full) / 3 * (1 + 2 / pc.full_every)) / n + 2 / 3 * macs(space.full) / (n * pc.full_every)
     base = training_flops(images, base_epochs, macs(space.full))
     out.update(manifold_train_gflops=round((base + training_flops(images, epochs, step)) / 1e9, 1),
                phase_step_vs_full=round(step / macs(space.full), 3))

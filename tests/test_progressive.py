@@ -173,6 +173,27 @@ def test_with_full_every_the_full_size_learns_on_every_nth_step_only(tmp_path, m
         ProgressiveConfig(full_every=0)
 
 
+def test_with_one_size_each_step_trains_one_size_of_the_sandwich_in_turn(tmp_path, monkeypatch):
+    """--one-size (the ablation): step t trains size t mod 4 of full, bottom and two random sizes;
+    on the others' turns the full size runs once, without gradient, to teach."""
+    import metaforge.train.progressive as progressive
+    from metaforge.train.run import train
+
+    passes: list[bool] = []  # per forward pass of the phase: did it record a gradient
+    real = progressive.functional_call
+
+    def call(*args, **kwargs):
+        passes.append(torch.is_grad_enabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(progressive, "functional_call", call)
+    phase = ProgressiveConfig(random_sizes=2, one_size=True)
+    cfg = TrainConfig(preset="tiny", base_epochs=1, epochs=1, limit=640, device="cpu", recipe="progressive", progressive=phase)
+    train(cfg, tmp_path / "m.safetensors")
+    expected = [p for t in range(10) for p in ([True] if t % 4 == 0 else [False, True])]
+    assert passes == expected
+
+
 def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):
     """--full-weight 2: the full size's label loss counts twice in the step's sum and the bottom's
     gradient is unchanged (compared on the first phase step, from one shared base)."""

@@ -53,6 +53,7 @@ def train(
     train_mlp: Annotated[bool, typer.Option(help="progressive: also train the INR's MLP (AdamW at --mlp-lr), which adds to each weight a correction computed from the wanted width and depth, so sizes need not share their weights exactly; off, only the weight grids train and a narrower size is the first channels of a wider one.")] = False,
     full_weight: Annotated[float, typer.Option(help="progressive: weight of the full size's label loss in each step's sum (the smaller sizes' distillation losses weigh 1): above 1, the full size and the shared weights it anchors move less under the smaller sizes' pull.")] = 1.0,
     full_every: Annotated[int, typer.Option(help="progressive: the full size learns the labels on every n-th step only; on the others it just teaches (a forward pass without gradient, about a third of a trained pass), which leaves more of the compute to the narrower sizes. 1: every step (the US-Nets rule).")] = 1,
+    one_size: Annotated[bool, typer.Option(help="progressive, an ablation: each step trains one size of the sandwich in turn (the full size, the bottom, each random size) instead of all of them together; the full size still teaches by a forward pass on every step. Kept for the comparison (docs/BENCHMARKS.md).")] = False,
     inplace_distill: Annotated[bool, typer.Option(help="progressive: smaller sizes learn the full size's predictions (--no-inplace-distill: the labels).")] = True,
     sync_bn: Annotated[bool, typer.Option(help="Under torchrun: BatchNorm uses the statistics of the whole global batch, so N processes train what one would (--no-sync-bn: each process its own part, less communication).")] = True,
 ) -> None:
@@ -69,7 +70,7 @@ def train(
     phase = None if resume is not None else ProgressiveConfig(
         lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth, shared_step=shared_step,
         widths=width_sampling, inplace_distill=inplace_distill, train_mlp=train_mlp, bottom_depth=bottom_depth, full_every=full_every,
-        full_weight=full_weight,
+        full_weight=full_weight, one_size=one_size,
     )
     cfg = None if resume is not None else TrainConfig(  # a bad setting is refused here, before torch is imported
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,

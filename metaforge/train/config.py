@@ -49,6 +49,7 @@ class ProgressiveConfig:
     train_mlp: bool = False  # the MLP corrections stay at zero: only the grids (the weights) train
     full_weight: float = 1.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
+    one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
 
     def __post_init__(self) -> None:

@@ -76,7 +76,9 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
 
     With ``full_every`` = n > 1 the full size takes its label gradient on every n-th step only and
     otherwise just teaches (one forward pass without gradient, a third of a trained pass): it is
-    trained already, and the steps it frees go to the sizes that are not.
+    trained already, and the steps it frees go to the sizes that are not. With ``one_size`` a step
+    trains one size of the sandwich in turn (the ablation of training them together): the full size
+    on its turn, otherwise its forward pass teaches the one size that learns.
     """
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
@@ -114,8 +116,11 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         for o in opts:
             o.zero_grad(set_to_none=True)
         soft = None
-        full_learns = t % pc.full_every == 0
+        turn = t % len(configs) if pc.one_size else None  # the one size this step trains, if only one
+        full_learns = t % pc.full_every == 0 and turn in (None, 0)
         for i, config in enumerate(configs):
+            if i > 0 and turn is not None and i != turn:
+                continue
             net = manifold.training_net(config)
             if synced:
                 sync_batchnorm(net)
