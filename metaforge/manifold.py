@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLES = 4
 
+QUICK_CALIBRATION = 256  # images for materialisations whose values hardly matter (a latency measurement, a progress log)
+
 
 @dataclass
 class ManifoldInfo:
@@ -120,8 +122,13 @@ class Manifold:
         return {name: t / k for name, t in total.items()}
 
     @torch.no_grad()
-    def materialize(self, config: ArchConfig | str, samples: int | None = None) -> ResNet:
-        """A plain ``nn.Module`` (conv + bias, no BatchNorm) of the given size, in eval mode."""
+    def materialize(self, config: ArchConfig | str, samples: int | None = None, calibration: int | None = None) -> ResNet:
+        """A plain ``nn.Module`` (conv + bias, no BatchNorm) of the given size, in eval mode.
+
+        ``calibration``: recalibrate BatchNorm on only the first N stored images (None: all of them), for
+        networks whose values matter little (a latency measurement, a progress log): the pass is most
+        of a materialisation's time and grows with the images, and fewer of them give noisier statistics.
+        """
         config = self.space.check(as_config(config))
         was_training = self.inr.training
         self.inr.eval()
@@ -138,7 +145,8 @@ class Manifold:
         net.load_state_dict(params, strict=False)
         if self.calibration is None:
             raise CheckpointError("this manifold recalibrates BatchNorm but carries no calibration images; retrain it")
-        recalibrate_batchnorm(net, self.info.normalization.apply(self.calibration).to(self.device), precision=self.recalibration)
+        images = self.calibration if calibration is None else self.calibration[:calibration]
+        recalibrate_batchnorm(net, self.info.normalization.apply(images).to(self.device), precision=self.recalibration)
         return _finite(fold_batchnorm(net), config)
 
 

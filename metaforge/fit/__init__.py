@@ -155,7 +155,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
         read_header(manifold)  # a bad file is named before torch is imported
     from metaforge.fit.predict import predictor_for
     from metaforge.fit.search import AccuracyCache, Evaluator, search
-    from metaforge.manifold import Manifold
+    from metaforge.manifold import QUICK_CALIBRATION, Manifold
 
     m = manifold if isinstance(manifold, Manifold) else load_manifold(manifold)
     if m.source is None:
@@ -254,7 +254,7 @@ def fit(manifold: str | Path | Manifold, profile: str | Path | Profile, *, laten
             skipped += 1  # even the most favourable measured/predicted ratio so far puts it over the budget
             continue
         progress.log(f"measuring '{c.config}' in ONNX Runtime")
-        net = m.materialize(c.config)
+        net = m.materialize(c.config, calibration=QUICK_CALIBRATION)  # timed, not scored: BN statistics do not matter
         meas = measurer(net, shape) if measurer else measure_one(net, shape, prof)
         mem = (meas.peak_mb, "measured") if meas.peak_mb is not None else (c.memory_mb, c.memory_source)
         real = dataclasses.replace(c, latency_ms=meas.stat(stat), latency_source="measured", memory_mb=mem[0], memory_source=mem[1])

@@ -9,7 +9,7 @@ import torch
 from metaforge.data import Dataset
 from metaforge.errors import CheckpointError
 from metaforge.evaluate import accuracy
-from metaforge.manifold import Manifold
+from metaforge.manifold import QUICK_CALIBRATION, Manifold
 from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
@@ -67,6 +67,6 @@ class ManifoldPhase:
         def log(epoch: int) -> None:
             if not self.d.main or (epoch % max(1, cfg.epochs // 10) and epoch != cfg.epochs):
                 return
-            accs = [accuracy(self.ema.materialize(c), ds.val, ds.norm, device=self.device) for c in (space.full, smallest)]
+            accs = [accuracy(self.ema.materialize(c, calibration=QUICK_CALIBRATION), ds.val, ds.norm, device=self.device) for c in (space.full, smallest)]
             self.progress.log(f"manifold epoch {epoch}/{cfg.epochs}: val top-1 full {accs[0]:.4f}, smallest '{smallest}' {accs[1]:.4f}")
         return log

@@ -24,7 +24,7 @@ from metaforge.errors import CheckpointError, ConfigError
 from metaforge.evaluate import accuracy
 from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text, ensure_writable
-from metaforge.manifold import Manifold, ManifoldInfo
+from metaforge.manifold import QUICK_CALIBRATION, Manifold, ManifoldInfo
 from metaforge.model_io import load_model
 from metaforge.nets import ResNet
 from metaforge.progress import Progress
@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     manifold = Manifold(inr, info, calibration)
     ema = Manifold(copy.deepcopy(inr).requires_grad_(False), info, calibration)
     if phase != "manifold" and d.main:
-        progress.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full), ds.val, ds.norm, device=device):.4f}")
+        progress.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full, calibration=QUICK_CALIBRATION), ds.val, ds.norm, device=device):.4f}")
     if cfg.recipe == "progressive":
         train_progressive(cfg_run, ds, manifold, ema, device, run_dir, state, progress, d,
                           ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, progress, d))
