@@ -25,6 +25,11 @@ def gaps(result: dict, other: str) -> dict[str, float]:
             for r in result["rows"] if "manifold" in r["top1"] and other in r["top1"]}
 
 
+def ratio(run: dict) -> str:
+    total = f"{run['vs_shelf_cpu'] or float('nan'):.2f}x"
+    return f"{run['training_vs_shelf_cpu']:.3f}x / {total}" if run.get("training_vs_shelf_cpu") else total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", type=Path)
@@ -48,8 +53,9 @@ def main() -> None:
         out["runs"].append({"name": name, "vs_shelf_cpu": c.get("manifold_vs_shelf"), "training_vs_shelf_cpu": c.get("manifold_training_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
                             "individual": gaps(res, "individual"), "prune_ft": gaps(res, "prune_ft"),
                             "top1": {r["config"]: r["top1"].get("manifold") for r in res["rows"]}})
-    head = " | ".join(f"{r['name']} ({r['vs_shelf_cpu'] or float('nan'):.2f}x)" for r in out["runs"])
-    print(f"manifold - individual, points (compute: manifold/shelf CPU-s)\n| config | FLOPs % | {head} |")
+    head = " | ".join(f"{r['name']} ({ratio(r)})" for r in out["runs"])
+    print("manifold - individual, points (compute: manifold/shelf CPU-s, training alone where the run measured it, "
+          f"then with the evaluation after training)\n| config | FLOPs % | {head} |")
     print("|---|---|" + "---|" * len(runs))
     for row in rows:
         cells = [f"{r['individual'].get(row['config'], float('nan')):+.2f}" for r in out["runs"]]
