@@ -54,9 +54,10 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
     Uses the plain average of the batches' statistics (momentum=None), not an exponential one, so
     the result does not depend on batch order. Materialisation passes its 4096 images in 16 equal
     batches: the means are the images' exact means, the variances the batches' average variance,
-    short of the whole set's by the spread of the batch means (small for random batches). Networks with a layer of 64 or more
-    channels run the pass in channels-last layout, which their CPU convolutions take 1.2-1.45x
-    faster; narrower ones lose more to the layout change than they gain (docs/BENCHMARKS.md). This
+    short of the whole set's by the spread of the batch means (small for random batches). Networks
+    with a layer of 64 or more channels run the pass in channels-last layout, which their CPU
+    convolutions take 1.2-1.45x faster; narrower ones lose more to the layout change than they gain
+    (docs/BENCHMARKS.md). This
     pass is most of a materialisation; ``precision`` (see :func:`recalibration_dtype`) runs its
     convolutions in bf16 under autocast (BatchNorm and its statistics stay fp32). The model is
     handed back in the default layout, with fp32 statistics.
