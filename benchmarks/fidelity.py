@@ -188,6 +188,12 @@ def run() -> None:
     base_epochs = args.base_epochs if args.base_epochs is not None else base_epochs
     epochs = args.epochs if args.epochs is not None else epochs
     test_limit = test_limit if args.test_limit is None else (args.test_limit or None)
+    # individual networks get what the single recipe's manifold cost in epochs, or the progressive
+    # recipe's base (itself an individually trained full size): 18 epochs at the default scale
+    ind_epochs = args.individual_epochs or (base_epochs if args.recipe == "progressive" else base_epochs + epochs)
+    if args.recipe == "progressive" and base_epochs != ind_epochs and args.unit_from is None and args.base_from is None:
+        raise SystemExit(f"the base trains {base_epochs} epochs, the individual networks {ind_epochs}: the base is no compute "
+                         "unit; name a work folder whose base is one with --unit-from")
 
     device = resolve_device(args.device)
     cfg = TrainConfig(dataset=args.data, data_dir=args.data_dir, preset=args.preset, seed=args.seed, device=args.device,
@@ -250,12 +256,6 @@ def run() -> None:
             nets = bench.timed(f"prune|{c}", lambda: pruned_variants(base, c, manifold.calibration, ds, ft_steps, cfg, w / "prune" / slug(c), device))
             for name, net in nets.items():
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
-    # individual networks get what the single recipe's manifold cost in epochs, or the progressive
-    # recipe's base (itself an individually trained full size): 18 epochs at the default scale
-    ind_epochs = args.individual_epochs or (base_epochs if args.recipe == "progressive" else base_epochs + epochs)
-    if args.recipe == "progressive" and base_epochs != ind_epochs and args.unit_from is None and args.base_from is None:
-        raise SystemExit(f"the base trains {base_epochs} epochs, the individual networks {ind_epochs}: the base is no compute "
-                         "unit; name a work folder whose base is one with --unit-from")
     if args.shelf is not None:
         reuse_shelf(args.shelf, bench, rows, {"dataset": ds.name, "train_images": len(ds.train), "test_images": len(test),
                                                "preset": cfg.preset, "batch_size": cfg.batch_size, "individual_epochs": ind_epochs})
