@@ -21,11 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fidelity import SIZES  # noqa: E402
-from fidelity_rescore import calibration_images  # noqa: E402
 
 from metaforge.checkpoint import load_manifold  # noqa: E402
 from metaforge.data import load_dataset  # noqa: E402
-from metaforge.evaluate import accuracy  # noqa: E402
+from metaforge.evaluate import accuracy, calibration_images  # noqa: E402
 from metaforge.io import atomic_write_text  # noqa: E402
 
 

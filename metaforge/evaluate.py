@@ -48,6 +48,13 @@ def recalibration_dtype(precision: str, device: torch.device | str = "cpu") -> t
 
 
 @torch.no_grad()
+def calibration_images(train_images: torch.Tensor, seed: int, n: int) -> torch.Tensor:
+    """The images a manifold stores for BN recalibration: the first ``n`` of one seeded permutation of
+    the training split, so a run that stores more holds the same first images (and re-scores exactly)."""
+    gen = torch.Generator().manual_seed(seed + 7)
+    return train_images[torch.randperm(len(train_images), generator=gen)[:n]].clone()
+
+
 def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256, precision: str = "fp32") -> nn.Module:
     """Re-estimate every BatchNorm's running statistics on ``images`` (already normalised).
 

@@ -21,7 +21,7 @@ from metaforge.checkpoint import load_manifold, round_to_storage, save_manifold
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, load_dataset
 from metaforge.errors import CheckpointError, ConfigError
-from metaforge.evaluate import accuracy
+from metaforge.evaluate import accuracy, calibration_images
 from metaforge.inr import Jitter, WeightINR
 from metaforge.io import atomic_write_text, ensure_writable
 from metaforge.manifold import QUICK_CALIBRATION, Manifold, ManifoldInfo
@@ -153,9 +153,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         progress.log(f"base network '{space.full}': val top-1 {accuracy(base, ds.val, ds.norm, device=device):.4f}")
     truth = ground_truth(cfg_run, base)
 
-    cal_gen = torch.Generator().manual_seed(cfg.seed + 7)
-    cal_idx = torch.randperm(len(ds.train), generator=cal_gen)[: cfg.calibration_size]
-    calibration = ds.train.images[cal_idx].clone() if cfg.bn_mode == "recalibrate" else None
+    calibration = calibration_images(ds.train.images, cfg.seed, cfg.calibration_size) if cfg.bn_mode == "recalibrate" else None
     widths, depths = trained_widths(cfg, space), seen_depths(space)
     info = ManifoldInfo(
         dataset=ds.name, classes=ds.classes, normalization=ds.norm, bn_mode=cfg.bn_mode,
