@@ -52,13 +52,15 @@ def train_individual(cfg: TrainConfig, ds: Dataset, space: ArchSpace, config: Ar
 
 
 # ---- L1 channel pruning ----------------------------------------------------------------------
-def l1_prune(base: ResNet, config: ArchConfig) -> ResNet:
+def l1_prune(base: ResNet, config: ArchConfig, by: str = "writers") -> ResNet:
     """The base network cut to ``config``: top-L1 channels of every group, the first blocks of every stage.
 
+    ``by``: the L1 norm of the filters that write each channel (Li et al.'s filter pruning), or of the
+    weights that read it ("readers", OFA's channel sort; see :func:`metaforge.permute.channel_scores`).
     BatchNorm (scale, shift and running statistics) is sliced with its channels; dropped blocks
     change the statistics downstream, which :func:`recalibrate_batchnorm` can re-estimate.
     """
-    scores = channel_scores(base, config.depths)
+    scores = channel_scores(base, config.depths, by=by)
     keep: dict[str, torch.Tensor] = {}
     for layer in layers(config):
         for group in (layer.out_group, layer.in_group):
@@ -107,7 +109,7 @@ def fine_tune(net: ResNet, ds: Dataset, steps: int, batch_size: int, lr: float, 
 
 
 def pruned_variants(base: ResNet, config: ArchConfig, calibration: torch.Tensor, ds: Dataset, ft_steps: int,
-                    cfg: TrainConfig, cache: Path, device) -> dict[str, ResNet]:
+                    cfg: TrainConfig, cache: Path, device, by: str = "writers") -> dict[str, ResNet]:
     """Pruned as is, with BN recalibrated on the manifold's calibration images, and fine-tuned (cached).
 
     The fine-tune starts from the recalibrated net and ends with another recalibration: a few
@@ -115,13 +117,13 @@ def pruned_variants(base: ResNet, config: ArchConfig, calibration: torch.Tensor,
     statistics, which is not what the weights were tuned with.
     """
     images = ds.norm.apply(calibration).to(device)
-    raw = l1_prune(base, config).to(device)
-    recal = recalibrate_batchnorm(l1_prune(base, config).to(device), images)
+    raw = l1_prune(base, config, by).to(device)
+    recal = recalibrate_batchnorm(l1_prune(base, config, by).to(device), images)
     path = cache / "finetuned.safetensors"
     if path.exists():
         tuned = load_model(path, device)[0].eval()
     else:
-        start = recalibrate_batchnorm(l1_prune(base, config).to(device), images)
+        start = recalibrate_batchnorm(l1_prune(base, config, by).to(device), images)
         tuned = fine_tune(start, ds, ft_steps, cfg.batch_size, cfg.base_lr / 10, cfg.seed, device)
         tuned = recalibrate_batchnorm(tuned, images)
         save_model(tuned, path, {"dataset": ds.name, "fine_tune_steps": str(ft_steps)})

@@ -178,6 +178,11 @@ def run() -> None:
     ap.add_argument("--unit-from", type=Path, default=None,
                     help="a work folder whose base, an individually trained full size, is the compute unit (for a run "
                          "whose own base is shorter than the individual networks, or has none: --base-epochs 0)")
+    ap.add_argument("--prune-by", choices=["writers", "readers"], default="writers",
+                    help="pruning keeps the channels with the largest L1 norm of the filters that write them (Li et al.) "
+                         "or of the weights that read them (OFA's sort); readers cache in WORK/prune-readers")
+    ap.add_argument("--prune-steps", type=int, default=None,
+                    help="fine-tuning steps per pruned size (default: the pruned shelf costs about the manifold phase)")
     ap.add_argument("--no-train", action="store_true", help="report only what is trained already (skip the rest)")
     ap.add_argument("--json", type=Path, default=None, help="results file (default WORK/fidelity.json)")
     ap.add_argument("--plot", type=Path, default=None, help="accuracy-vs-FLOPs PNG (default WORK/fidelity.png)")
@@ -203,7 +208,8 @@ def run() -> None:
     test = ds.test if not test_limit else Split(ds.test.images[:test_limit], ds.test.labels[:test_limit])
     bench = Bench(args.work, {"data": ds.name, "train": len(ds.train), "test": len(test), "preset": cfg.preset, "seed": cfg.seed,
                               "base_epochs": base_epochs, "epochs": epochs, "batch_size": cfg.batch_size,
-                              **({"recipe": args.recipe} if args.recipe != "single" else {}), **({"set": args.set} if args.set else {})})
+                              **({"recipe": args.recipe} if args.recipe != "single" else {}), **({"set": args.set} if args.set else {}),
+                              **({"prune_by": args.prune_by} if args.prune_by != "writers" else {})})
     space = make_space(cfg.preset, ds.in_channels, ds.num_classes, ds.image_size, cfg.min_width_frac, cfg.min_depth)
     shape = (space.in_channels, space.image_size, space.image_size)
     full_macs = count_cost(ResNet(space.full, *shape[:1], space.num_classes), shape).macs
@@ -250,10 +256,12 @@ def run() -> None:
                 continue
             m = bench.timed(f"ablation_{name}", lambda: train(dataclasses.replace(shared, **change), w / f"ablation_{name}.safetensors", resume=True))
             score_all(name, m.materialize)
+    ft_steps = args.prune_steps or prune_ft_steps(cfg, epochs, spe, len(sizes))
     if "prune" not in args.skip:
-        ft_steps = prune_ft_steps(cfg, epochs, spe, len(sizes))
+        folder = "prune" if args.prune_by == "writers" else "prune-readers"
         for c, row in zip(sizes, rows):
-            nets = bench.timed(f"prune|{c}", lambda: pruned_variants(base, c, manifold.calibration, ds, ft_steps, cfg, w / "prune" / slug(c), device))
+            nets = bench.timed(f"prune|{c}", lambda: pruned_variants(base, c, manifold.calibration, ds, ft_steps, cfg, w / folder / slug(c),
+                                                                        device, args.prune_by))
             for name, net in nets.items():
                 row["top1"][name] = bench.score(name, c, lambda: net, test, ds.norm, device)
     if args.shelf is not None:
@@ -281,12 +289,13 @@ def run() -> None:
                                           "manifold": bench.score("manifold", c, lambda: manifold.materialize(c), test, ds.norm, device)}})
 
     compute = compute_summary(bench.timings, str(space.full), args.recipe == "progressive", compute_unit(args.unit_from, ind_epochs))
-    compute.update(flops_summary(cfg, manifold, sizes, len(ds.train), base_epochs, epochs, ind_epochs, spe, shape))
+    compute.update(flops_summary(cfg, manifold, sizes, len(ds.train), base_epochs, epochs, ind_epochs, spe, shape, ft_steps))
     mpath = w / "manifold.safetensors"
     result = {
         "dataset": ds.name, "train_images": len(ds.train), "test_images": len(test), "preset": cfg.preset,
         "base_epochs": base_epochs, "manifold_epochs": epochs, "batch_size": cfg.batch_size,
-        "individual_epochs": ind_epochs, "prune_ft_steps": prune_ft_steps(cfg, epochs, spe, len(sizes)),
+        "individual_epochs": ind_epochs, "prune_ft_steps": ft_steps,
+        "prune_by": args.prune_by,
         "recipe": args.recipe, "settings": args.set, "shelf": str(args.shelf) if args.shelf else None,
         "steps_per_epoch": spe, "base_top1": base_top1,
         "base_params": rows[0]["params"], "base_fp32_bytes": 4 * rows[0]["params"],  # plain (BN folded) full size
@@ -301,12 +310,12 @@ def run() -> None:
 
 
 def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: int, base_epochs: int, epochs: int,
-                  ind_epochs: int, spe: int, shape: tuple[int, ...]) -> dict:
+                  ind_epochs: int, spe: int, shape: tuple[int, ...], ft_steps: int) -> dict:
     """Analytic training FLOPs: the shelf, pruning's fine-tunes and (progressive) the manifold's expected cost."""
     space = manifold.space
     macs = lambda c: count_cost(ResNet(c, shape[0], space.num_classes), shape).macs  # noqa: E731
     out = {"shelf_train_gflops": round(sum(training_flops(images, ind_epochs, macs(c)) for c in sizes) / 1e9, 1),
-           "prune_ft_train_gflops": round(sum(2 * 3 * prune_ft_steps(cfg, epochs, spe, len(sizes)) * cfg.batch_size * macs(c)
+           "prune_ft_train_gflops": round(sum(2 * 3 * ft_steps * cfg.batch_size * macs(c)
                                               for c in sizes) / 1e9, 1)}
     if cfg.recipe != "progressive":
         return out

@@ -7,8 +7,12 @@ Every channel group (see :mod:`metaforge.layout`) is reordered as a whole. Two o
   distance (nearest-neighbour start, then 2-opt). A smooth channel axis is what lets a narrower
   network sample a coarser grid of the same function.
 * importance (for the nested width map): channels by descending L1 norm of the filters that write
-  them, so the first C channels are the ones L1 pruning would keep (OFA sorts channels so before
-  elastic-width training).
+  them, so the first C channels are the ones L1 filter pruning (Li et al. 2017) would keep;
+* usage (for the nested width map): channels by descending L1 norm of the weights that read them,
+  as OFA sorts channels before elastic-width training. Why: BatchNorm after every conv rescales
+  each channel, so the norm of the filter that writes it says little about its weight in the
+  network, while the weights that read it do (the base pruned to 75% width and recalibrated:
+  81-85% validation top-1 against 55-81% with the writers' norm, docs/METHOD.md).
 """
 
 from __future__ import annotations
@@ -98,34 +102,40 @@ def smoothing_permutations(model: ResNet) -> dict[str, torch.Tensor]:
     }
 
 
-def channel_scores(model: ResNet, depths: tuple[int, ...] | None = None) -> dict[str, torch.Tensor]:
-    """Per channel group, the summed L1 norm of every filter (in blocks up to ``depths``) that writes each channel.
+def channel_scores(model: ResNet, depths: tuple[int, ...] | None = None, by: str = "writers") -> dict[str, torch.Tensor]:
+    """Per channel group, the summed L1 norm of every filter (in blocks up to ``depths``) that writes each
+    channel (``by="writers"``), or of every weight that reads it (``by="readers"``).
 
-    A residual stream is written by the stem (or a projection) and every block's second conv, so
-    those filters count together; a block's inner channels by its first conv alone.
+    A residual stream is written by the stem (or a projection) and every block's second conv, and read by
+    every block's first conv and the next stage's projection (or the classifier), so those count together;
+    a block's inner channels by its first conv (writer) or its second conv (reader) alone.
     """
     state = model.state_dict()
     kept = ArchConfig(model.config.widths, depths or model.config.depths)
     scores: dict[str, torch.Tensor] = {}
     for layer in layers(kept):
-        if is_fixed(layer.out_group):
+        w = state[layer.weight_name]
+        group = layer.out_group if by == "writers" else layer.in_group
+        if is_fixed(group):
             continue
-        l1 = state[layer.weight_name].abs().flatten(1).sum(1)
-        scores[layer.out_group] = scores.get(layer.out_group, 0) + l1
+        l1 = (w if by == "writers" else w.transpose(0, 1)).abs().flatten(1).sum(1)
+        scores[group] = scores.get(group, 0) + l1
     return scores
 
 
-def importance_permutations(model: ResNet) -> dict[str, torch.Tensor]:
-    """One channel order per group of ``model``: most important (largest L1 score) first."""
-    return {group: torch.argsort(score, descending=True, stable=True).cpu() for group, score in channel_scores(model).items()}
+def importance_permutations(model: ResNet, by: str = "writers") -> dict[str, torch.Tensor]:
+    """One channel order per group of ``model``: most important (largest L1 score ``by``) first."""
+    return {group: torch.argsort(score, descending=True, stable=True).cpu()
+            for group, score in channel_scores(model, by=by).items()}
 
 
 def channel_permutations(model: ResNet, order: str) -> dict[str, torch.Tensor]:
-    """The permutations of ``order`` ("smooth" or "importance") for ``model``."""
-    return importance_permutations(model) if order == "importance" else smoothing_permutations(model)
+    """The permutations of ``order`` ("smooth", "importance" or "usage") for ``model``."""
+    if order == "smooth":
+        return smoothing_permutations(model)
+    return importance_permutations(model, by="readers" if order == "usage" else "writers")
 
 
-@torch.no_grad()
 def permute_channels(model: ResNet, perms: dict[str, torch.Tensor]) -> ResNet:
     """A copy of ``model`` with every group's channels reordered by ``perms``; same function."""
     out = copy.deepcopy(model)

@@ -15,7 +15,7 @@ RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a train
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
 BOTTOM_DEPTHS = ("min", "shared", "alternate")
-CHANNEL_ORDERS = ("smooth", "importance")  # of the base's channels before the INR takes them (metaforge/permute.py)
+CHANNEL_ORDERS = ("smooth", "importance", "usage")  # of the base's channels before the INR takes them (metaforge/permute.py)
 # What `metaforge train` picks when --width-map / --channel-order are not given: the progressive recipe
 # measured best with OFA's nested, importance-ordered channels (docs/BENCHMARKS.md, issue 15, round 4)
 RECIPE_WIDTH_MAP = {"progressive": "nested", "single": "resample"}
