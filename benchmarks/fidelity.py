@@ -47,7 +47,7 @@ from metaforge.train.config import TrainConfig
 from metaforge.train.loop import steps_per_epoch
 from metaforge.train import run as train_run
 from metaforge.train.run import resolve_device, train
-from metaforge.train.sampling import bottom_of_step, sample_config, sample_shared_fraction
+from metaforge.train.sampling import bottom_of_step, random_size
 
 # (width fraction, depth below full): full, unseen-between, shallower, seen, ..., below the seen widths
 SIZES = ((1.0, 0), (0.875, 0), (1.0, 1), (0.75, 0), (0.875, 1), (0.625, 0), (0.5, 0), (0.625, 1), (0.375, 0))
@@ -321,8 +321,8 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
         return out
     pc, info = cfg.progressive, manifold.info
     gen = torch.Generator().manual_seed(0)
-    per_stage = expected_macs(lambda: sample_config(space, info.seen_widths, info.seen_depths, space.num_stages, gen), macs)
-    shared = expected_macs(lambda: sample_shared_fraction(space, info.seen_widths, info.seen_depths, gen, pc.shared_depth, pc.shared_step), macs)
+    per_stage = expected_macs(lambda: random_size(space, info.seen_widths, info.seen_depths, gen, pc, pc.shared_fraction), macs)
+    shared = expected_macs(lambda: random_size(space, info.seen_widths, info.seen_depths, gen, pc, 0), macs)
     bottom = expected_macs(lambda: bottom_of_step(info.seen_widths, info.seen_depths, gen, int(torch.randint(2, (1,), generator=gen)),
                                                   pc.bottom_depth), macs)
     full = macs(space.full) * (1 + 2 / pc.full_every) / 3  # between its learning steps the full size only runs forward

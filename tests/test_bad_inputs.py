@@ -332,7 +332,7 @@ CASES = [
     Case("train-zero-lr", (*TRAIN, "--lr", "0"), r"--lr must be positive, got 0", absent=TRAIN_OUT),
     Case("train-progressive-shared-fraction-above-random-sizes", (*TRAIN, "--recipe", "progressive", "--shared-fraction", "3"),
          r"--shared-fraction must lie between 0 and --random-sizes \(2\), got 3", absent=TRAIN_OUT),
-    Case("train-unknown-channel-order", (*TRAIN, "--channel-order", "random"), r"unknown channel order 'random'; choose one of: smooth, importance", absent=TRAIN_OUT),
+    Case("train-unknown-channel-order", (*TRAIN, "--channel-order", "random"), r"unknown channel order 'random'; choose one of: smooth, importance, usage", absent=TRAIN_OUT),
     Case("train-unknown-width-map", (*TRAIN, "--width-map", "sideways"), r"unknown width map 'sideways'; choose one of: resample, nested", absent=TRAIN_OUT),
     Case("train-unknown-bn-mode", (*TRAIN, "--bn-mode", "batch"), r"unknown BN mode 'batch'", absent=TRAIN_OUT),
     Case("train-limit-zero", (*TRAIN, "--limit", "0"), r"limit 0 is invalid", absent=TRAIN_OUT),

@@ -5,7 +5,8 @@ from metaforge.cost import count_cost
 from metaforge.fold import fold_batchnorm
 from metaforge.layout import layers, tensor_names
 from metaforge.nets import ResNet
-from metaforge.permute import channel_scores, channel_variation, importance_permutations, permute_channels, smoothing_permutations
+from metaforge.permute import (channel_permutations, channel_scores, channel_variation, importance_permutations, permute_channels,
+                               smoothing_permutations)
 from metaforge.space import ArchConfig
 
 
@@ -79,6 +80,24 @@ def test_importance_order_puts_the_largest_l1_channels_first_and_preserves_the_f
     p = permute_channels(m, importance_permutations(m))
     for group, score in channel_scores(p).items():
         torch.testing.assert_close(score, before[group].sort(descending=True).values, msg=group)
+    x = torch.randn(8, 3, 16, 16)
+    torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+def test_usage_order_sorts_channels_by_the_weights_that_read_them_and_preserves_the_function():
+    m = _trained_like(ArchConfig((8, 16, 32), (2, 2, 2)))
+    state = m.state_dict()
+    readers = channel_scores(m, by="readers")
+    # a block's inner channels are read by its second conv alone; a stream by the first conv of each later block of its
+    # stage, the next stage's first conv and projection, or the classifier
+    torch.testing.assert_close(readers["inner1.0"], state["stages.1.0.conv2.conv.weight"].abs().sum((0, 2, 3)))
+    torch.testing.assert_close(readers["stream2"], state["stages.2.1.conv1.conv.weight"].abs().sum((0, 2, 3)) + state["fc.weight"].abs().sum(0))
+    stream1 = sum(state[f"stages.{name}.conv.weight"].abs().sum((0, 2, 3)) for name in ("1.1.conv1", "2.0.conv1", "2.0.shortcut"))
+    torch.testing.assert_close(readers["stream1"], stream1)
+    assert not torch.equal(readers["stream2"].argsort(), channel_scores(m)["stream2"].argsort())  # not the writers' order
+    p = permute_channels(m, channel_permutations(m, "usage"))
+    for group, score in channel_scores(p, by="readers").items():
+        torch.testing.assert_close(score, readers[group].sort(descending=True).values, msg=group)
     x = torch.randn(8, 3, 16, 16)
     torch.testing.assert_close(p(x), m(x), atol=1e-5, rtol=1e-5)
 

@@ -11,7 +11,8 @@ from metaforge.nets import ResNet
 from metaforge.space import make_space
 from metaforge.train.config import ProgressiveConfig, TrainConfig
 from metaforge.train.progressive import grid_preconditioners
-from metaforge.train.sampling import bottom_of_step, continuous_widths, grid_fractions, sample_bottom, sample_shared_fraction, seen_depths
+from metaforge.train.sampling import (bottom_of_step, continuous_widths, grid_fractions, random_size, sample_bottom, sample_shared_fraction,
+                                     seen_depths)
 
 
 def test_held_out_widths_are_never_sampled_and_the_ends_always_are():
@@ -33,6 +34,35 @@ def test_shared_fraction_sizes_scale_every_stage_alike_and_skip_held_out_widths(
         assert max(fracs) - min(fracs) <= 1 / 6 + 1e-9, c  # each stage within one allowed step of the shared fraction
     assert min(c.widths[0] for c in configs) == 4 and max(c.widths[0] for c in configs) == 16
     assert len({c.depths for c in configs}) > 10  # depths still vary per stage
+
+
+def test_a_random_size_is_never_the_full_size_unless_the_old_rule_is_asked_for():
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths = continuous_widths(space, (0.3125, 0.5625, 0.8125))
+    pc = ProgressiveConfig(random_sizes=3, shared_fraction=2, shared_depth=True, shared_step=0.125)
+
+    def draws(pc: ProgressiveConfig) -> list:
+        gen = torch.Generator().manual_seed(0)
+        return [random_size(space, widths, seen_depths(space), gen, pc, 0) for _ in range(600)]
+
+    old = draws(dataclasses.replace(pc, redraw_full=False))
+    assert 10 < sum(c == space.full for c in old) < 60  # one grid draw in 21 is the full size (28.6 expected)
+    new = draws(pc)
+    assert space.full not in new
+    assert len(set(new)) == 20  # every other multiplier and depth of the grid is still drawn
+    point = make_space("tiny", 1, 10, 8, 1.0, 2)  # a space of one size: the draw returns it instead of looping
+    assert random_size(point, seen_widths_of(point), seen_depths(point), torch.Generator(), pc, 2) == point.full
+
+
+def seen_widths_of(space):
+    return tuple((w,) for w in space.max_widths)
+
+
+def test_configs_saved_before_the_redraw_resume_without_it():
+    d = TrainConfig(recipe="progressive").to_dict()
+    del d["progressive"]["redraw_full"]
+    assert TrainConfig.from_dict(d).progressive.redraw_full is False
+    assert TrainConfig(recipe="progressive").progressive.redraw_full is True
 
 
 def test_a_shared_step_draws_only_the_grid_multipliers_each_about_equally_often():

@@ -32,7 +32,7 @@ def train(
     calibration_size: Annotated[int, typer.Option(help="bn-mode recalibrate: training images stored in the manifold, on which every materialised size re-estimates its BatchNorm statistics. More give steadier statistics (4096 measured 0.13 points above 256 on average) but a larger file (uint8 pixels: 3.2 MB at 28x28, 12.6 MB at 32x32x3) and a slower materialisation.")] = 4096,
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Reorder the base network's channels (function unchanged) before the INR takes them; see --channel-order.")] = True,
-    channel_order: Annotated[Optional[str], typer.Option(help="smooth: neighbouring channels alike, so a narrower layer resamples the same function (for --width-map resample). importance: largest-L1 channels first, so a narrower layer starts as the L1-pruned base (for --width-map nested). Default: importance with --recipe progressive, smooth with single.", show_default=False)] = None,
+    channel_order: Annotated[Optional[str], typer.Option(help="smooth: neighbouring channels alike, so a narrower layer resamples the same function (for --width-map resample). importance: channels by the L1 norm of the filters that write them, largest first, so a narrower layer starts as the L1-filter-pruned base (for --width-map nested). usage: by the L1 norm of the weights that read them (OFA's sort; under BatchNorm a better guide to what a channel is worth, for --width-map nested). Default: importance with --recipe progressive, smooth with single.", show_default=False)] = None,
     width_map: Annotated[Optional[str], typer.Option(help="Which coordinate a channel has. resample: its relative position (a narrower layer resamples the whole channel axis). nested: its absolute index (a narrower layer is the first channels, as slimmable networks and OFA slice). Default: nested with --recipe progressive (1 point better on average than resample at equal compute, two seeds, docs/BENCHMARKS.md), resample with single.", show_default=False)] = None,
     distill: Annotated[float, typer.Option(help="Weight of distillation from the base network's predictions (0 = cross-entropy only).")] = 0.0,
     sandwich: Annotated[bool, typer.Option(help="Also train the smallest seen size regularly (every 4th step, between full-size steps).")] = False,
@@ -55,6 +55,7 @@ def train(
     full_weight: Annotated[float, typer.Option(help="progressive: weight of the full size's label loss in each step's sum (the smaller sizes' distillation losses weigh 1): above 1, the full size and the shared weights it anchors move less under the smaller sizes' pull.")] = 1.0,
     full_every: Annotated[int, typer.Option(help="progressive: the full size learns the labels on every n-th step only; on the others it just teaches (a forward pass without gradient, about a third of a trained pass), which leaves more of the compute to the narrower sizes. 1: every step (the US-Nets rule).")] = 1,
     one_size: Annotated[bool, typer.Option(help="progressive, an ablation: each step trains one size of the sandwich in turn (the full size, the bottom, each random size) instead of all of them together; the full size still teaches by a forward pass on every step. Kept for the comparison (docs/BENCHMARKS.md).")] = False,
+    redraw_full: Annotated[bool, typer.Option(help="progressive: a random size that comes out as the full size is drawn again (the full size is in every step already; a second pass of it on its own predictions has no gradient). --no-redraw-full: as runs before it.")] = True,
     inplace_distill: Annotated[bool, typer.Option(help="progressive: smaller sizes learn the full size's predictions (--no-inplace-distill: the labels).")] = True,
     sync_bn: Annotated[bool, typer.Option(help="Under torchrun: BatchNorm uses the statistics of the whole global batch, so N processes train what one would (--no-sync-bn: each process its own part, less communication).")] = True,
 ) -> None:
@@ -71,7 +72,7 @@ def train(
     phase = None if resume is not None else ProgressiveConfig(
         lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth, shared_step=shared_step,
         widths=width_sampling, inplace_distill=inplace_distill, train_mlp=train_mlp, bottom_depth=bottom_depth, full_every=full_every,
-        full_weight=full_weight, one_size=one_size,
+        full_weight=full_weight, one_size=one_size, redraw_full=redraw_full,
     )
     cfg = None if resume is not None else TrainConfig(  # a bad setting is refused here, before torch is imported
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,

@@ -50,6 +50,7 @@ class ProgressiveConfig:
     full_weight: float = 1.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
+    redraw_full: bool = True  # a random size that comes out as the full size is drawn again (False: as before 2026-12-07, a pass without gradient)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
 
     def __post_init__(self) -> None:
@@ -166,6 +167,7 @@ class TrainConfig:
         d = dict(d)
         d.setdefault("recipe", "single")  # written before the progressive recipe existed
         prog = dict(d.get("progressive", {}))
+        prog.setdefault("redraw_full", False)  # written before the redraw: resume and re-score as it trained
         if "holdout_width_fracs" in prog:
             prog["holdout_width_fracs"] = tuple(prog["holdout_width_fracs"])
         d["progressive"] = ProgressiveConfig(**prog)

@@ -28,7 +28,7 @@ from metaforge.train.dist import Dist, all_reduce_grads
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
-from metaforge.train.sampling import bottom_of_step, sample_bottom, sample_config, sample_shared_fraction
+from metaforge.train.sampling import bottom_of_step, random_size, sample_bottom
 from metaforge.train.syncbn import sync_batchnorm
 
 
@@ -108,8 +108,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         configs = [space.full] + ([bottom_of_step(widths, depths, gen, t, pc.bottom_depth)] if pc.smallest else [])
-        configs += [sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step) if k < pc.shared_fraction else
-                    sample_config(space, widths, depths, space.num_stages, gen) for k in range(pc.random_sizes)]
+        configs += [random_size(space, widths, depths, gen, pc, k) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
         if mlp_opt is not None:
             set_lr(mlp_opt, cosine_lr(t, total, cfg.mlp_lr or cfg.lr, warmup=warmup))
