@@ -6,6 +6,12 @@ full-size network of its own run). Prints a table, writes the same as JSON.
 
     python benchmarks/fidelity_gaps.py runs/a/fidelity.json runs/b/fidelity.json --names a b --json gaps.json
     python benchmarks/fidelity_gaps.py runs/a/fidelity.json --prune-from runs/pruned/fidelity.json   # prune+FT run apart
+    python benchmarks/fidelity_gaps.py runs/a/fidelity.json --unit-from docs/bench/unit-X.json         # the unit retimed beside it
+
+Why ``--unit-from``: this machine's speed moves by ±10% from one session to the next, and a run that
+shares a base trained in another session would divide this session's phase by that session's unit.
+The retimed network is the run's base itself (same seed and recipe, checked by its test score), so
+it is both the unit and the base's cost.
 """
 
 from __future__ import annotations
@@ -30,12 +36,28 @@ def ratio(run: dict) -> str:
     return f"{run['training_vs_shelf_cpu']:.3f}x / {total}" if run.get("training_vs_shelf_cpu") else total
 
 
+def same_hours_compute(res: dict, unit_doc: dict, source: Path) -> dict:
+    """``res``'s compute with the unit (and the base's cost) taken from a retrained copy of its base network."""
+    full = res["rows"][0]["config"]
+    row = next((r for r in unit_doc["rows"] if r["config"] == full), None)
+    if row is None or row["top1"] != res.get("base_top1") or unit_doc.get("epochs") != res.get("individual_epochs"):
+        raise SystemExit(f"--unit-from {source}: not the run's base network retrained (config {full}, "
+                         f"test top-1 {res.get('base_top1')}, {res.get('individual_epochs')} epochs)")
+    timings = {**res["timings"], "base": {**res["timings"]["base"], "user_cpu_s": row["user_cpu_s"]}}
+    c = compute_summary(timings, full, True)
+    c["unit_from"] = str(source)
+    return c
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--names", nargs="*", default=None)
     ap.add_argument("--prune-from", nargs="*", type=Path, default=None,
                     help="per result, in order: a fidelity JSON whose prune_ft scores (same base) it is compared with")
+    ap.add_argument("--unit-from", nargs="*", type=Path, default=None,
+                    help="per result, in order: a benchmarks/individual.py JSON of the run's base network retrained in the "
+                         "same hours; its CPU-s become the unit and the base's cost")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     names = args.names or [str(p) for p in args.results]
@@ -46,11 +68,15 @@ def main() -> None:
             for r in res["rows"]:
                 if r["config"] in scores:
                     r["top1"]["prune_ft"] = scores[r["config"]]
+    if args.unit_from:
+        for res, unit in zip(runs, args.unit_from, strict=True):
+            res["compute"] = same_hours_compute(res, json.loads(unit.read_text()), unit)
     rows = runs[0]["rows"]
     out = {"runs": []}
     for name, res in zip(names, runs, strict=True):
         c = res.get("compute") or compute_summary(res["timings"], res["rows"][0]["config"], res.get("recipe") == "progressive")
-        out["runs"].append({"name": name, "vs_shelf_cpu": c.get("manifold_vs_shelf"), "training_vs_shelf_cpu": c.get("manifold_training_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
+        out["runs"].append({"name": name, **({"unit_cpu_s": c["unit_cpu_s"], "unit_from": c["unit_from"]} if "unit_from" in c else {}),
+                            "vs_shelf_cpu": c.get("manifold_vs_shelf"), "training_vs_shelf_cpu": c.get("manifold_training_vs_shelf"), "vs_shelf_flops": c.get("manifold_vs_shelf_flops"),
                             "individual": gaps(res, "individual"), "prune_ft": gaps(res, "prune_ft"),
                             "top1": {r["config"]: r["top1"].get("manifold") for r in res["rows"]}})
     head = " | ".join(f"{r['name']} ({ratio(r)})" for r in out["runs"])
