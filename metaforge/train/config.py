@@ -17,9 +17,10 @@ WIDTH_SAMPLING = ("continuous", "seen")
 BOTTOM_DEPTHS = ("min", "shared", "alternate")
 CHANNEL_ORDERS = ("smooth", "importance", "usage")  # of the base's channels before the INR takes them (metaforge/permute.py)
 # What `metaforge train` picks when --width-map / --channel-order are not given: the progressive recipe
-# measured best with OFA's nested, importance-ordered channels (docs/BENCHMARKS.md, issue 15, round 4)
+# measured best with OFA's nested map (issue 15, round 4) over channels sorted by the weights that read them
+# (round 8, docs/BENCHMARKS.md)
 RECIPE_WIDTH_MAP = {"progressive": "nested", "single": "resample"}
-RECIPE_CHANNEL_ORDER = {"progressive": "importance", "single": "smooth"}
+RECIPE_CHANNEL_ORDER = {"progressive": "usage", "single": "smooth"}
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,20 @@ class ProgressiveConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4  # conv and linear weights only, as in base training
     optimizer: str = "sgd"  # or "adamw" (the grids at TrainConfig.lr, as the single recipe)
-    random_sizes: int = 2
-    shared_fraction: int = 0  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
-    shared_depth: bool = False  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
-    shared_step: float = 0.0  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
+    random_sizes: int = 3
+    shared_fraction: int = 2  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
+    shared_depth: bool = True  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
+    shared_step: float = 0.125  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
-    bottom_depth: str = "min"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
+    bottom_depth: str = "alternate"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
-    holdout_width_fracs: tuple[float, ...] = (0.375, 0.625, 0.875)  # never sampled: the table's unseen widths stay unseen
-    train_mlp: bool = False  # the MLP corrections stay at zero: only the grids (the weights) train
-    full_weight: float = 1.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1)
+    holdout_width_fracs: tuple[float, ...] = (0.3125, 0.5625, 0.8125)  # never sampled: these widths stay unseen, off the table's 37.5/62.5/87.5%
+    train_mlp: bool = True  # the MLP's size corrections train too (False: they stay at zero, only the grids train)
+    full_weight: float = 2.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
-    redraw_full: bool = True  # a random size that comes out as the full size is drawn again (False: as before 2026-12-07, a pass without gradient)
+    redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,8 @@ class TrainConfig:
     base_epochs: int = 30
     base_lr: float = 0.1
     # manifold
-    recipe: str = "single"  # "progressive" is experimental until it wins the fidelity benchmark (issue 15)
+    recipe: str = "single"  # the dataclass keeps the earlier recipe and its map/order defaults; `metaforge train` picks
+    # "progressive" with the nested map over usage-ordered channels (RECIPE_*), the one that met issue 15's bar
     progressive: ProgressiveConfig = field(default_factory=ProgressiveConfig)
     bn_mode: str = "recalibrate"
     permute: bool = True
@@ -167,7 +169,6 @@ class TrainConfig:
         d = dict(d)
         d.setdefault("recipe", "single")  # written before the progressive recipe existed
         prog = dict(d.get("progressive", {}))
-        prog.setdefault("redraw_full", False)  # written before the redraw: resume and re-score as it trained
         if "holdout_width_fracs" in prog:
             prog["holdout_width_fracs"] = tuple(prog["holdout_width_fracs"])
         d["progressive"] = ProgressiveConfig(**prog)

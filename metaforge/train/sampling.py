@@ -104,9 +104,10 @@ def random_size(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: t
     """The ``k``-th random size of a progressive step: a uniform scaling for the first
     ``pc.shared_fraction`` of them, then sizes drawn stage by stage.
 
-    With ``pc.redraw_full`` a draw that is the full size is drawn again. Why: every step trains the
-    full size already, and a second pass of it on its own detached predictions has no gradient (on
-    the 0.125 grid with shared depth, one scaling draw in 21 was that pass, ~3% of a step's time).
+    With ``pc.redraw_full`` a draw that is the full size is drawn again: every step trains the full
+    size already, and a second pass of it on its own detached predictions has no gradient (on the
+    0.125 grid with shared depth, one scaling draw in 21). Off by default: measured, it saved no
+    CPU time to speak of and did not raise accuracy (docs/BENCHMARKS.md, round 8).
     """
     for _ in range(REDRAWS):
         if k < pc.shared_fraction:
