@@ -136,6 +136,7 @@ def channel_permutations(model: ResNet, order: str) -> dict[str, torch.Tensor]:
     return importance_permutations(model, by="readers" if order == "usage" else "writers")
 
 
+@torch.no_grad()
 def permute_channels(model: ResNet, perms: dict[str, torch.Tensor]) -> ResNet:
     """A copy of ``model`` with every group's channels reordered by ``perms``; same function."""
     out = copy.deepcopy(model)
