@@ -44,9 +44,7 @@ def same_hours_compute(res: dict, unit_doc: dict, source: Path) -> dict:
         raise SystemExit(f"--unit-from {source}: not the run's base network retrained (config {full}, "
                          f"test top-1 {res.get('base_top1')}, {res.get('individual_epochs')} epochs)")
     timings = {**res["timings"], "base": {**res["timings"]["base"], "user_cpu_s": row["user_cpu_s"]}}
-    c = compute_summary(timings, full, True)
-    c["unit_from"] = str(source)
-    return c
+    return {**res.get("compute", {}), **compute_summary(timings, full, True), "unit_from": str(source)}  # FLOPs kept
 
 
 def main() -> None:
