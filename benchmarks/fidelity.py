@@ -329,8 +329,8 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     bottom = expected_macs(lambda: bottom_of_step(info.seen_widths, info.seen_depths, gen, int(torch.randint(2, (1,), generator=gen)),
                                                   pc.bottom_depth), macs)
     full = macs(space.full) * (1 + 2 / pc.full_every) / 3  # between its learning steps the full size only runs forward
-    step = (full + (bottom if pc.smallest else 0)
-            + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage)
+    step = (full + ((bottom if pc.smallest else 0)  # the smaller sizes each see 1/sub_batches of the batch
+                    + pc.shared_fraction * shared + (pc.random_sizes - pc.shared_fraction) * per_stage) / pc.sub_batches)
     if pc.one_size:  # one trained size per step in turn; the full size runs forward on every step to teach
         n = 1 + int(pc.smallest) + pc.random_sizes
         step = macs(space.full) / 3 + (step - macs(space.full) / 3 * (1 + 2 / pc.full_every)) / n + 2 / 3 * macs(space.full) / (n * pc.full_every)

@@ -53,6 +53,7 @@ class ProgressiveConfig:
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
+    sub_batches: int = 1  # the smaller sizes each train on one of this many parts of the batch, in turn (the full size on all of it)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -75,6 +76,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--shared-step must lie in [0, 1), got {self.shared_step}")
         if not all(0 < f < 1 for f in self.holdout_width_fracs):
             raise ConfigError(f"held-out width fractions must lie in (0, 1), got {self.holdout_width_fracs}")
+        if self.sub_batches < 1:
+            raise ConfigError(f"--sub-batches must be 1 or more, got {self.sub_batches}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"the progressive EMA must lie in [0, 1), got {self.ema}")
 
