@@ -218,6 +218,43 @@ def test_with_one_size_each_step_trains_one_size_of_the_sandwich_in_turn(tmp_pat
     assert passes == expected
 
 
+def test_with_sub_batches_each_smaller_size_trains_on_its_part_of_the_batch(tmp_path, monkeypatch):
+    """--sub-batches 2: the full size sees the whole batch, the bottom and the random sizes the first
+    and second halves in turn, and their distillation targets are the full size's rows for those images."""
+    import metaforge.train.progressive as progressive
+    from metaforge.train.run import train
+
+    inputs: list[torch.Tensor] = []
+    outputs: list[torch.Tensor] = []
+    real_call, real_kl = progressive.functional_call, torch.nn.functional.kl_div
+    targets: list[torch.Tensor] = []
+
+    def call(net, params, args):
+        inputs.append(args[0])
+        outputs.append(real_call(net, params, args))
+        return outputs[-1]
+
+    def kl(log_probs, target, **kwargs):
+        targets.append(target)
+        return real_kl(log_probs, target, **kwargs)
+
+    monkeypatch.setattr(progressive, "functional_call", call)
+    monkeypatch.setattr(torch.nn.functional, "kl_div", kl)
+    phase = ProgressiveConfig(random_sizes=2, shared_fraction=1, sub_batches=2)
+    cfg = TrainConfig(preset="tiny", base_epochs=1, epochs=1, limit=640, device="cpu", recipe="progressive", progressive=phase)
+    train(cfg, tmp_path / "m.safetensors")
+    assert len(inputs) == 40 and len(targets) == 30  # 10 steps of full, bottom and 2 random sizes
+    for t in range(10):
+        full, *smaller = inputs[4 * t: 4 * t + 4]
+        assert len(full) == 64
+        for k, x in enumerate(smaller):
+            half = slice(0, 32) if k % 2 == 0 else slice(32, 64)
+            assert torch.equal(x, full[half])
+            torch.testing.assert_close(targets[3 * t + k], outputs[4 * t].detach().softmax(1)[half])
+    with pytest.raises(ConfigError, match="--sub-batches must be 1 or more"):
+        ProgressiveConfig(sub_batches=0)
+
+
 def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):
     """--full-weight 2: the full size's label loss counts twice in the step's sum and the bottom's
     gradient is unchanged (compared on the first phase step, from one shared base)."""
