@@ -72,6 +72,20 @@ def test_a_shared_step_draws_only_the_grid_multipliers_each_about_equally_often(
         ProgressiveConfig(shared_step=1.0)
 
 
+def test_a_shared_tilt_draws_the_wide_multipliers_in_proportion_to_their_width():
+    """--shared-tilt 1: multiplier f comes with probability f / sum(grid); every multiplier is still drawn."""
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths = continuous_widths(space, (0.3125, 0.5625, 0.8125))
+    gen = torch.Generator().manual_seed(0)
+    configs = [sample_shared_fraction(space, widths, seen_depths(space), gen, True, 0.125, tilt=1.0) for _ in range(7000)]
+    grid = grid_fractions(space, 0.125)
+    for f in grid:
+        n = sum(c.widths[2] == round(f * 64) for c in configs)
+        assert abs(n / 7000 - f / sum(grid)) < 0.02, (f, n)  # 1.0: 22.9%, 0.25: 5.7%
+    with pytest.raises(ConfigError, match="--shared-tilt must be 0 or more"):
+        ProgressiveConfig(shared_tilt=-1.0)
+
+
 def test_the_bottom_of_the_sandwich_is_the_narrowest_width_at_the_least_or_at_every_shared_depth():
     space = make_space("resnet20", 1, 10, 28, 0.25, 1)
     widths, depths = continuous_widths(space, (0.3125,)), seen_depths(space)

@@ -42,6 +42,7 @@ class ProgressiveConfig:
     shared_fraction: int = 2  # how many of the random sizes scale every stage by one width fraction (the rest: a width per stage)
     shared_depth: bool = True  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
     shared_step: float = 0.125  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
+    shared_tilt: float = 0.0  # on the grid, fraction f drawn with probability in proportion to f ** tilt (0: uniform)
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     bottom_depth: str = "alternate"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
@@ -72,6 +73,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--full-every must be 1 or more, got {self.full_every}")
         if self.bottom_depth not in BOTTOM_DEPTHS:
             raise ConfigError(f"unknown bottom depth {self.bottom_depth!r}; choose one of: {', '.join(BOTTOM_DEPTHS)}")
+        if self.shared_tilt < 0:
+            raise ConfigError(f"--shared-tilt must be 0 or more, got {self.shared_tilt}")
         if not 0.0 <= self.shared_step < 1.0:
             raise ConfigError(f"--shared-step must lie in [0, 1), got {self.shared_step}")
         if not all(0 < f < 1 for f in self.holdout_width_fracs):

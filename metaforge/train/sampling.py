@@ -72,6 +72,7 @@ def sample_shared_fraction(
     gen: torch.Generator,
     shared_depth: bool = False,
     step: float = 0.0,
+    tilt: float = 0.0,
 ) -> ArchConfig:
     """A random config whose stages share one width fraction (a width multiplier, as US-Nets samples).
 
@@ -81,12 +82,17 @@ def sample_shared_fraction(
     likely): drawn per stage, "one block less everywhere" comes one time in 27 with three stages.
     ``step`` > 0 draws the fraction from the grid 1, 1 - step, ... down to the narrowest width
     (0.125: the width multipliers users ask for), so that each uniform scaling on it is trained
-    several times as often as under a continuous draw, where every stage must round alike.
+    several times as often as under a continuous draw, where every stage must round alike;
+    ``tilt`` > 0 draws grid fraction f with probability in proportion to f ** tilt (1: to the width,
+    2: about to the FLOPs), so the wide sizes, which share most weights with the full size, come more often.
     """
     bounds = list(zip(space.min_widths, space.max_widths))
     if step > 0:
         fracs = grid_fractions(space, step)
-        f = fracs[int(torch.randint(len(fracs), (1,), generator=gen))]
+        if tilt > 0:
+            f = fracs[int(torch.multinomial(torch.tensor(fracs, dtype=torch.float64) ** tilt, 1, generator=gen))]
+        else:
+            f = fracs[int(torch.randint(len(fracs), (1,), generator=gen))]
         targets = [max(lo, f * hi) for lo, hi in bounds]
     else:
         u = float(torch.rand(1, generator=gen))
@@ -111,7 +117,7 @@ def random_size(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: t
     """
     for _ in range(REDRAWS):
         if k < pc.shared_fraction:
-            config = sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step)
+            config = sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step, pc.shared_tilt)
         else:
             config = sample_config(space, widths, depths, space.num_stages, gen)
         if not (pc.redraw_full and config == space.full):
