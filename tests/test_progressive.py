@@ -267,6 +267,10 @@ def test_with_sub_batches_each_smaller_size_trains_on_its_part_of_the_batch(tmp_
             torch.testing.assert_close(targets[3 * t + k], outputs[4 * t].detach().softmax(1)[half])
     with pytest.raises(ConfigError, match="--sub-batches must be 1 or more"):
         ProgressiveConfig(sub_batches=0)
+    small = TrainConfig(preset="tiny", base_epochs=1, epochs=1, limit=64, batch_size=6, device="cpu", recipe="progressive",
+                        progressive=dataclasses.replace(phase, sub_batches=4))
+    with pytest.raises(ConfigError, match="use --batch-size 8 or more"):
+        train(small, tmp_path / "small.safetensors")
 
 
 def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):

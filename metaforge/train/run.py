@@ -136,6 +136,10 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     batch_size = min(cfg.batch_size, len(ds.train))
     if batch_size % d.world:
         raise ConfigError(f"--batch-size {batch_size} does not split over {d.world} processes: use a multiple of {d.world}")
+    parts = cfg.progressive.sub_batches if cfg.recipe == "progressive" else 1
+    if parts > 1 and batch_size // d.world < 2 * parts:  # BatchNorm in training needs two images in each part of a batch
+        raise ConfigError(f"--sub-batches {parts} splits each process's batch of {batch_size // d.world} images into parts of "
+                          f"fewer than 2; use --batch-size {2 * parts * d.world} or more (and as many training images), or fewer sub-batches")
     cfg_run = dataclasses.replace(cfg, batch_size=batch_size)
     if d.main:
         if not resume:  # a fresh run: forget an earlier run's state in the same folder
