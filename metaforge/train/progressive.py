@@ -81,6 +81,13 @@ def sub_batch(n: int, parts: int, k: int) -> slice:
     return slice(k * n // parts, (k + 1) * n // parts)
 
 
+def check_sub_batches(batch_size: int, world: int, parts: int) -> None:
+    """Refuse, before any training, a batch whose parts would hold under two images (BatchNorm in training needs two)."""
+    if parts > 1 and batch_size // world < 2 * parts:
+        raise ConfigError(f"--sub-batches {parts} splits each process's batch of {batch_size // world} images into parts of "
+                          f"fewer than 2; use --batch-size {2 * parts * world} or more (and as many training images), or fewer sub-batches")
+
+
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
                       state: dict | None, progress: Progress, d: Dist, saver: ManifoldPhase) -> None:
     """Train every size from the initialised INR (the base network) with the sandwich rule.

@@ -36,7 +36,7 @@ from metaforge.train.init import ground_truth, init_inr, recon_loss, tensor_vari
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.precision import Precision
 from metaforge.train.phase import ManifoldPhase
-from metaforge.train.progressive import train_progressive
+from metaforge.train.progressive import check_sub_batches, train_progressive
 from metaforge.train.sampling import continuous_widths, evaluation_grid, sample_config, seen_depths, seen_widths, varying_stages
 from metaforge.train.state import STATE_FILE, load_state, remove_partial_writes, save_state
 from metaforge.train.syncbn import sync_batchnorm
@@ -136,10 +136,8 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
     batch_size = min(cfg.batch_size, len(ds.train))
     if batch_size % d.world:
         raise ConfigError(f"--batch-size {batch_size} does not split over {d.world} processes: use a multiple of {d.world}")
-    parts = cfg.progressive.sub_batches if cfg.recipe == "progressive" else 1
-    if parts > 1 and batch_size // d.world < 2 * parts:  # BatchNorm in training needs two images in each part of a batch
-        raise ConfigError(f"--sub-batches {parts} splits each process's batch of {batch_size // d.world} images into parts of "
-                          f"fewer than 2; use --batch-size {2 * parts * d.world} or more (and as many training images), or fewer sub-batches")
+    if cfg.recipe == "progressive":
+        check_sub_batches(batch_size, d.world, cfg.progressive.sub_batches)
     cfg_run = dataclasses.replace(cfg, batch_size=batch_size)
     if d.main:
         if not resume:  # a fresh run: forget an earlier run's state in the same folder
