@@ -44,7 +44,7 @@ from metaforge.nets import ResNet
 from metaforge.space import ArchConfig, make_space
 from metaforge.train.base import BASE_FILE
 from metaforge.inr_config import INRConfig
-from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_WIDTH_MAP, TrainConfig
+from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_MLP_LR, RECIPE_WIDTH_MAP, TrainConfig
 from metaforge.train.loop import steps_per_epoch
 from metaforge.train import run as train_run
 from metaforge.train.run import resolve_device, train
@@ -204,8 +204,9 @@ def run() -> None:
     device = resolve_device(args.device)
     cfg = TrainConfig(dataset=args.data, data_dir=args.data_dir, preset=args.preset, seed=args.seed, device=args.device,
                       batch_size=args.batch_size, limit=limit, base_epochs=base_epochs, epochs=epochs, recipe=args.recipe,
-                      # the recipe's map and channel order, as `metaforge train` picks them (--set overrides)
-                      channel_order=RECIPE_CHANNEL_ORDER[args.recipe], inr=INRConfig(width_map=RECIPE_WIDTH_MAP[args.recipe]))
+                      # the recipe's map, channel order and MLP rate, as `metaforge train` picks them (--set overrides)
+                      channel_order=RECIPE_CHANNEL_ORDER[args.recipe], inr=INRConfig(width_map=RECIPE_WIDTH_MAP[args.recipe]),
+                      mlp_lr=RECIPE_MLP_LR[args.recipe])
     cfg = with_settings(cfg, args.set)
     ds = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
     test = ds.test if not test_limit else Split(ds.test.images[:test_limit], ds.test.labels[:test_limit])

@@ -28,7 +28,7 @@ def test_train_command_defaults_are_the_library_recipe():
     import inspect
 
     from metaforge.cli.train import train
-    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_WIDTH_MAP, TrainConfig
+    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_MLP_LR, RECIPE_WIDTH_MAP, TrainConfig
 
     recipe = TrainConfig()
     progressive_own = {"full_every"}  # the single recipe's field of that name is not an option
@@ -38,6 +38,8 @@ def test_train_command_defaults_are_the_library_recipe():
     for name, default in shared:
         if name == "channel_order":  # chosen by the recipe when not given
             default = RECIPE_CHANNEL_ORDER[recipe.recipe]
+        if name == "mlp_lr":
+            default = RECIPE_MLP_LR[recipe.recipe]
         if name == "recipe":  # the CLI's is the one that met issue 15's bar; the dataclass keeps the earlier one
             assert (default, recipe.recipe) == ("progressive", "single")
             continue
@@ -54,7 +56,8 @@ def test_train_command_defaults_are_the_library_recipe():
 
 
 def test_the_progressive_recipe_defaults_to_nested_usage_ordered_channels(tmp_path):
-    """What the fidelity runs measured best for it; the single recipe keeps resampling and smoothing."""
+    """What the fidelity runs measured best for it (and the faster MLP rate); the single recipe keeps
+    resampling, smoothing and its rate; an explicit --mlp-lr wins over either."""
     from metaforge.checkpoint import load_manifold
 
     stored = {}
@@ -64,8 +67,13 @@ def test_the_progressive_recipe_defaults_to_nested_usage_ordered_channels(tmp_pa
                 "--out", str(out), "--device", "cpu")
         assert r.returncode == 0, r.stderr
         cfg = load_manifold(out).info.train_config
-        stored[recipe] = (cfg["inr"]["width_map"], cfg["channel_order"])
-    assert stored == {"progressive": ("nested", "usage"), "single": ("resample", "smooth")}
+        stored[recipe] = (cfg["inr"]["width_map"], cfg["channel_order"], cfg["mlp_lr"])
+    assert stored == {"progressive": ("nested", "usage", 5e-3), "single": ("resample", "smooth", 2e-3)}
+    out = tmp_path / "set.safetensors"
+    r = run("train", "--preset", "tiny", "--base-epochs", "1", "--epochs", "1", "--limit", "200", "--mlp-lr", "0.001",
+            "--out", str(out), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert load_manifold(out).info.train_config["mlp_lr"] == 1e-3
 
 
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):

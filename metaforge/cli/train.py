@@ -28,7 +28,7 @@ def train(
     bn_mode: Annotated[str, typer.Option(help="BatchNorm treatment: recalibrate (per-size statistics, then folded) or fold (folded before training, as NeuMeta).")] = "recalibrate",
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Learning rate of the INR's weight grids, the network's own weights (AdamW, cosine).")] = 3e-2,
-    mlp_lr: Annotated[float, typer.Option(help="Learning rate of the rest of the INR (MLP, channel codes): every change there moves all sizes (at 3e-2 a short run collapsed, docs/METHOD.md).")] = 2e-3,
+    mlp_lr: Annotated[Optional[float], typer.Option(help="AdamW rate of the rest of the INR (the MLP that corrects each size, channel codes): every change there moves all sizes. Default: 5e-3 with --recipe progressive (measured best of 2e-3, 5e-3 and 1e-2 on Fashion-MNIST, docs/BENCHMARKS.md round 10), 2e-3 with single (at 3e-2 a short run collapsed, docs/METHOD.md).", show_default=False)] = None,
     calibration_size: Annotated[int, typer.Option(help="bn-mode recalibrate: training images stored in the manifold, on which every materialised size re-estimates its BatchNorm statistics. More give steadier statistics (4096 measured 0.13 points above 256 on average) but a larger file (uint8 pixels: 3.2 MB at 28x28, 12.6 MB at 32x32x3) and a slower materialisation.")] = 4096,
     samples: Annotated[int, typer.Option(help="K: stratified coordinate samples averaged when materialising sizes narrower than every seen width (others use cell centres).")] = 4,
     permute: Annotated[bool, typer.Option(help="Reorder the base network's channels (function unchanged) before the INR takes them; see --channel-order.")] = True,
@@ -69,7 +69,7 @@ def train(
     of --batch-size (NCCL on GPUs, gloo on CPU) and rank 0 writes the files.
     """
     from metaforge.inr_config import INRConfig
-    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_WIDTH_MAP, ProgressiveConfig, TrainConfig
+    from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_MLP_LR, RECIPE_WIDTH_MAP, ProgressiveConfig, TrainConfig
 
     phase = None if resume is not None else ProgressiveConfig(
         lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth, shared_step=shared_step, shared_tilt=shared_tilt,
@@ -80,7 +80,7 @@ def train(
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
         batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
         bn_mode=bn_mode, permute=permute, channel_order=channel_order or RECIPE_CHANNEL_ORDER.get(recipe, "smooth"),
-        inr=INRConfig(width_map=width_map or RECIPE_WIDTH_MAP.get(recipe, "resample")), epochs=epochs, lr=lr, mlp_lr=mlp_lr, incremental=incremental, samples=samples, calibration_size=calibration_size, distill=distill, sandwich=sandwich,
+        inr=INRConfig(width_map=width_map or RECIPE_WIDTH_MAP.get(recipe, "resample")), epochs=epochs, lr=lr, mlp_lr=mlp_lr or RECIPE_MLP_LR.get(recipe, 2e-3), incremental=incremental, samples=samples, calibration_size=calibration_size, distill=distill, sandwich=sandwich,
         save_every=save_every, precision=precision, sync_bn=sync_bn, recipe=recipe, progressive=phase,
     )
     from metaforge.train.dist import process_group
