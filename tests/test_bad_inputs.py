@@ -330,6 +330,7 @@ CASES = [
     Case("train-unknown-preset", (*TRAIN, "--preset", "resnet18"), r"unknown preset 'resnet18'.*resnet20", absent=TRAIN_OUT),
     Case("train-zero-epochs", (*TRAIN, "--epochs", "0"), r"--epochs must be at least 1, got 0", absent=TRAIN_OUT),
     Case("train-zero-lr", (*TRAIN, "--lr", "0"), r"--lr must be positive, got 0", absent=TRAIN_OUT),
+    Case("train-zero-mlp-lr", (*TRAIN, "--mlp-lr", "0"), r"--mlp-lr must be positive, got 0", absent=TRAIN_OUT),  # not the recipe's default
     Case("train-progressive-shared-fraction-above-random-sizes", (*TRAIN, "--recipe", "progressive", "--shared-fraction", "4"),
          r"--shared-fraction must lie between 0 and --random-sizes \(3\), got 4", absent=TRAIN_OUT),
     Case("train-unknown-channel-order", (*TRAIN, "--channel-order", "random"), r"unknown channel order 'random'; choose one of: smooth, importance, usage", absent=TRAIN_OUT),

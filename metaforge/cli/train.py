@@ -80,7 +80,7 @@ def train(
         dataset=dataset, data_dir=str(data_dir) if data_dir else None, preset=preset, seed=seed, device=device,
         batch_size=batch_size, limit=limit, base_path=str(base) if base else None, base_epochs=base_epochs,
         bn_mode=bn_mode, permute=permute, channel_order=channel_order or RECIPE_CHANNEL_ORDER.get(recipe, "smooth"),
-        inr=INRConfig(width_map=width_map or RECIPE_WIDTH_MAP.get(recipe, "resample")), epochs=epochs, lr=lr, mlp_lr=mlp_lr or RECIPE_MLP_LR.get(recipe, 2e-3), incremental=incremental, samples=samples, calibration_size=calibration_size, distill=distill, sandwich=sandwich,
+        inr=INRConfig(width_map=width_map or RECIPE_WIDTH_MAP.get(recipe, "resample")), epochs=epochs, lr=lr, mlp_lr=mlp_lr if mlp_lr is not None else RECIPE_MLP_LR.get(recipe, 2e-3), incremental=incremental, samples=samples, calibration_size=calibration_size, distill=distill, sandwich=sandwich,
         save_every=save_every, precision=precision, sync_bn=sync_bn, recipe=recipe, progressive=phase,
     )
     from metaforge.train.dist import process_group
