@@ -152,9 +152,10 @@ def test_two_processes_train_the_same_base_and_manifold_as_one(tiny_run, tmp_pat
         (tmp_path / f"n{n}").mkdir()
         runs[n] = (
             _launch(n, [*TRAIN, "--base-epochs", "2", "--epochs", "1", "--out", "b.safetensors"], tmp_path / f"n{n}"),
-            # lr 2e-3, the rate the bound below was measured at: Adam's first steps move an element whose
-            # gradient is rounding noise by about +-lr either way, so the gap scales with the rate
-            _launch(n, [*TRAIN, "--base", base, "--epochs", "4", "--lr", "2e-3", "--out", "m.safetensors"], tmp_path / f"n{n}"),
+            # AdamW at 2e-3 (the MLP's rate too), the rate the bound below was measured at: Adam's first steps
+            # move an element whose gradient is rounding noise by about +-lr either way, so the gap scales with it
+            _launch(n, [*TRAIN, "--base", base, "--epochs", "4", "--lr", "2e-3", "--mlp-lr", "2e-3", "--out", "m.safetensors"],
+                    tmp_path / f"n{n}"),
         )
     stdout = {n: [_finish(p) for p in procs] for n, procs in runs.items()}
     assert stdout[2][1].count("accuracy vs size") == 1  # rank 0 alone reports
