@@ -22,8 +22,8 @@ CHANNEL_ORDERS = ("smooth", "importance", "usage")  # of the base's channels bef
 RECIPE_WIDTH_MAP = {"progressive": "nested", "single": "resample"}
 RECIPE_CHANNEL_ORDER = {"progressive": "usage", "single": "smooth"}
 # The AdamW rate of the INR's MLP (its size corrections): 2.5x faster in the progressive phase, where
-# the grids hold the shared weights and the MLP only corrects each size (issue 15, round 10: better on
-# three seeds and two streams of one; 1e-2 lost 0.4 points on average)
+# the grids hold the shared weights and the MLP only corrects each size (issue 15, round 10: better in five
+# matched runs, three seeds and a second stream of two; 1e-2 lost 0.4 points on average)
 RECIPE_MLP_LR = {"progressive": 5e-3, "single": 2e-3}
 
 
