@@ -34,6 +34,7 @@ import torch
 from baselines import l1_prune, last_stage_widths, pruned_variants, train_individual, train_last_stage_manifold
 from fidelity_compute import compute_summary, expected_macs, training_flops
 from fidelity_report import plot, print_tables
+from host import host_info
 
 from metaforge.cost import count_cost
 from metaforge.data import Dataset, Split, load_dataset
@@ -304,7 +305,7 @@ def run() -> None:
         "steps_per_epoch": spe, "base_top1": base_top1,
         "base_params": rows[0]["params"], "base_fp32_bytes": 4 * rows[0]["params"],  # plain (BN folded) full size
         "manifold_params": sum(p.numel() for p in manifold.inr.parameters()), "manifold_file_bytes": mpath.stat().st_size,
-        "rows": rows, "neumeta_rows": neumeta_rows, "timings": bench.timings, "compute": compute,
+        "rows": rows, "neumeta_rows": neumeta_rows, "timings": bench.timings, "compute": compute, "host": host_info(),
     }
     out = args.json or w / "fidelity.json"
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")

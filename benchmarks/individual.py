@@ -22,6 +22,7 @@ from pathlib import Path
 from baselines import train_individual
 from fidelity import MODES, PROGRESSIVE_MODES, Bench, capped_val, slug
 from fidelity_space import flops_fraction, random_spread
+from host import host_info
 
 from metaforge.data import load_dataset
 from metaforge.io import atomic_write_text
@@ -59,7 +60,7 @@ def main() -> None:
                      "wall_s": bench.timings[f"individual|{c}"]["wall_s"]})
         print(f"| {c} | {100 * frac:.1f} | {100 * top1:.2f} | {cpu:.0f} |", flush=True)
     out = {"dataset": ds.name, "train_images": len(ds.train), "test_images": len(ds.test), "seed": args.seed,
-           "epochs": args.epochs, "rows": rows}
+           "epochs": args.epochs, "host": host_info(), "rows": rows}
     if args.json:
         atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
         print(f"wrote {args.json}")
