@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from metaforge.bundle import BundleError
-from metaforge.bundle.build import RUNNER, BundleOptions, build_bundle, spread
+from metaforge.bundle.build import RUN_BACKENDS, RUNNER, BundleOptions, build_bundle, spread
 from metaforge.bundle.ingest import ingest
 from metaforge.errors import ConfigError
 
@@ -90,6 +90,7 @@ def test_bundle_holds_models_samples_and_references_of_the_pytorch_model(host, t
     assert m["models"][0]["config"] == fit["config"]
     assert {x["config"] for x in m["models"][1:]} <= {e["config"] for e in fit["pareto"]}
     assert (b / "run.py").read_text() == RUNNER.read_text()
+    assert (b / "run_backends.py").read_text() == RUN_BACKENDS.read_text()
     assert not list(tmp.glob(".bundle.*")), "the temp build folder was left behind"
     # digits has 359 test images, fewer than 1000: all of them, and the manifest says so
     assert m["samples"]["n"] == m["samples"]["of"] == 359 and "all 359" in m["samples"]["note"]
@@ -184,19 +185,21 @@ def test_runner_parity_agrees_with_the_export_checks():
     assert runner.parity(ref, out) == parity(ref, out).__dict__
 
 
-def test_runner_source_is_python36():
-    src = RUNNER.read_text()
+@pytest.mark.parametrize("path", [RUNNER, RUN_BACKENDS], ids=["run.py", "run_backends.py"])
+def test_runner_source_is_python36(path):
+    src = path.read_text()
     ast.parse(src, feature_version=(3, 6))  # the 3.6 grammar: no walrus, no positional-only, no match
     tree = ast.parse(src)
     top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom)}
-    assert top <= {"argparse", "glob", "json", "math", "os", "platform", "shutil", "subprocess", "sys", "time", "traceback", "numpy"}
+    allowed = {"argparse", "glob", "json", "math", "os", "platform", "shutil", "subprocess", "sys", "time", "traceback", "numpy"}
+    assert top <= allowed | {"run_backends"}
     for banned in ("capture_output", "text=True", "dataclass", "__future__", "importlib.metadata", "default_rng", "f\"{", "=}"):
         assert banned not in src, banned
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
     if not Path(vermin).is_file():
         pytest.skip("vermin is not installed")
-    r = subprocess.run([vermin, "-t=3.6-", "--no-tips", "--violations", str(RUNNER)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([vermin, "-t=3.6-", "--no-tips", "--violations", str(path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

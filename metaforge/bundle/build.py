@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from metaforge.manifold import Manifold
 
 RUNNER = Path(__file__).with_name("runner.py")
+RUN_BACKENDS = Path(__file__).with_name("run_backends.py")  # the runner's runtimes, imported from beside run.py
 TRT_DEVICE = Path(__file__).parent.parent / "export" / "trt_device.py"  # run.py's TensorRT 8/10/11 part, copied beside it
 SAMPLES_FILE = "samples.npz"
 MIN_SAMPLES = 1000
@@ -146,6 +147,7 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
         manifest = _fill(tmp, manifold, loaded, prof, choice, opts, progress)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.copyfile(RUNNER, tmp / "run.py")
+        shutil.copyfile(RUN_BACKENDS, tmp / RUN_BACKENDS.name)
         shutil.copyfile(TRT_DEVICE, tmp / TRT_DEVICE.name)
         os.chmod(tmp / "run.py", 0o755)
         (tmp / "README.txt").write_text(_readme(manifest))
