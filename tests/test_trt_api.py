@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from metaforge.bundle.build import RUNNER, TRT_DEVICE, model_files
+from metaforge.bundle.build import RUN_BACKENDS, RUNNER, TRT_DEVICE, install_runner, model_files
 
 sys.path.insert(0, str(Path(__file__).parent))
 import trt_api  # noqa: E402
@@ -56,7 +56,7 @@ def onnx_model(path: Path, qdq: bool = False) -> Path:
 
 
 def make_bundle(folder: Path, precision: str = "fp16", qdq: bool | None = None, **model) -> Path:
-    """A bundle as build.py lays it out (run.py, trt_device.py, manifest, samples, models/pick/model.onnx)."""
+    """A bundle as build.py lays it out (run.py and its modules, manifest, samples, models/pick/model.onnx)."""
     onnx_model(folder / "models" / "pick" / "model.onnx", qdq=precision == "int8" if qdq is None else qdq)
     rng = np.random.default_rng(1)
     np.savez(folder / "samples.npz", x=rng.standard_normal((5, 1, 8, 8)).astype(np.float32),
@@ -68,8 +68,7 @@ def make_bundle(folder: Path, precision: str = "fp16", qdq: bool | None = None, 
                            "tolerances": {"max_abs_diff": 0.1, "top1_agreement": None, "sqnr_db": None, "int8_accuracy_ratio": None}},
                 "samples": {"file": "samples.npz"}, "latency": {"warmup": 2, "runs": 200}, "models": [entry]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    shutil.copyfile(RUNNER, folder / "run.py")
-    shutil.copyfile(TRT_DEVICE, folder / TRT_DEVICE.name)
+    install_runner(folder)
     return folder
 
 
@@ -350,7 +349,7 @@ def test_api_conformance_host_builder_refuses_int8_without_qdq(tmp_path, monkeyp
 def test_device_modules_and_doubles_are_python36():
     import ast
 
-    files = [RUNNER, TRT_DEVICE, *sorted((Path(__file__).parent / "trt_api").glob("*.py"))]
+    files = [RUNNER, RUN_BACKENDS, TRT_DEVICE, *sorted((Path(__file__).parent / "trt_api").glob("*.py"))]
     for f in files:
         ast.parse(f.read_text(), feature_version=(3, 6))
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))

@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 RUNNER = Path(__file__).with_name("runner.py")
 RUN_BACKENDS = Path(__file__).with_name("run_backends.py")  # the runner's runtimes, imported from beside run.py
 TRT_DEVICE = Path(__file__).parent.parent / "export" / "trt_device.py"  # run.py's TensorRT 8/10/11 part, copied beside it
+RUNNER_FILES = (RUN_BACKENDS, TRT_DEVICE)  # what run.py imports from beside itself
+
+
+def install_runner(folder: Path) -> None:
+    """run.py and the modules it imports from its own folder, verbatim, into a bundle folder."""
+    shutil.copyfile(RUNNER, folder / "run.py")
+    for f in RUNNER_FILES:
+        shutil.copyfile(f, folder / f.name)
+    os.chmod(folder / "run.py", 0o755)
+
+
 SAMPLES_FILE = "samples.npz"
 MIN_SAMPLES = 1000
 
@@ -146,10 +157,7 @@ def build_bundle(manifold: str | Path, profile: str | Path, out: str | Path, *, 
     try:
         manifest = _fill(tmp, manifold, loaded, prof, choice, opts, progress)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        shutil.copyfile(RUNNER, tmp / "run.py")
-        shutil.copyfile(RUN_BACKENDS, tmp / RUN_BACKENDS.name)
-        shutil.copyfile(TRT_DEVICE, tmp / TRT_DEVICE.name)
-        os.chmod(tmp / "run.py", 0o755)
+        install_runner(tmp)
         (tmp / "README.txt").write_text(_readme(manifest))
         os.chmod(tmp, 0o755)
         _replace(tmp, out)
