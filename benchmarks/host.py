@@ -1,9 +1,10 @@
 """The machine a benchmark ran on, recorded in its JSON.
 
-Why: training is bitwise reproducible on one machine but not across machines (most likely the CPU
-type: oneDNN picks other kernels), so a base network retrained on another machine is another network (seed 0's: 91.09% on
-the machine of rounds 8-10, 90.39% on the AMD EPYC of round 11), and CPU-seconds of two machines
-do not compare. A result that names its CPU says which runs it may be paired with.
+Why: training is bitwise reproducible on one machine but not across machines (most likely the
+CPU type: oneDNN picks other kernels), so a base network retrained elsewhere is another network
+(seed 0's: 91.09% on the machine of rounds 8-10, 90.39% on the AMD EPYC of round 11), and the
+CPU-seconds of two machines do not compare. A result that names its CPU says which runs it may be
+paired with.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from metaforge.bundle.build import RUN_BACKENDS, RUNNER, TRT_DEVICE, install_runner, model_files
+from metaforge.bundle.build import RUNNER, TRT_DEVICE, install_runner, model_files
 
 sys.path.insert(0, str(Path(__file__).parent))
 import trt_api  # noqa: E402
@@ -349,7 +349,7 @@ def test_api_conformance_host_builder_refuses_int8_without_qdq(tmp_path, monkeyp
 def test_device_modules_and_doubles_are_python36():
     import ast
 
-    files = [RUNNER, RUN_BACKENDS, TRT_DEVICE, *sorted((Path(__file__).parent / "trt_api").glob("*.py"))]
+    files = [RUNNER, TRT_DEVICE, *sorted((Path(__file__).parent / "trt_api").glob("*.py"))]
     for f in files:
         ast.parse(f.read_text(), feature_version=(3, 6))
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
