@@ -87,7 +87,7 @@ def test_bad_training_settings_are_config_errors():
 def test_weight_grids_and_the_mlp_learn_at_their_own_rates(tiny_run):
     """The grids (the network's own weights) at --lr; the MLP, whose every change moves all sizes, slower."""
     from metaforge.train.loop import cosine_lr, set_lr
-    from metaforge.train.run import param_groups
+    from metaforge.train.single import param_groups
 
     _, manifold, cfg = tiny_run
     inr = manifold.inr
