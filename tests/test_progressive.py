@@ -310,6 +310,42 @@ def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tm
         ProgressiveConfig(full_weight=0.0)
 
 
+@pytest.mark.parametrize("teacher", ["base", "full"])
+def test_the_smaller_sizes_learn_the_teachers_predictions(tmp_path, monkeypatch, teacher):
+    """--teacher base: every distillation target is the frozen base network's prediction (eval mode, no
+    gradient) on the step's batch; --teacher full (the default): the full size's, and the base never runs."""
+    from metaforge.train.run import train
+
+    events: list[tuple[str, torch.Tensor]] = []
+    real_forward, real_kl = ResNet.forward, torch.nn.functional.kl_div
+
+    def forward(self, x):
+        out = real_forward(self, x)
+        if not self.training and not torch.is_grad_enabled():
+            events.append(("teacher", out.float().softmax(1)))
+        return out
+
+    def kl_div(inp, target, *args, **kwargs):
+        events.append(("target", target))
+        return real_kl(inp, target, *args, **kwargs)
+
+    monkeypatch.setattr(ResNet, "forward", forward)
+    monkeypatch.setattr(torch.nn.functional, "kl_div", kl_div)
+    phase = ProgressiveConfig(random_sizes=1, shared_fraction=1, teacher=teacher)
+    cfg = TrainConfig(preset="tiny", base_epochs=1, epochs=1, limit=640, device="cpu", recipe="progressive", progressive=phase)
+    train(cfg, tmp_path / "m.safetensors")
+    targets = [(i, t) for i, (kind, t) in enumerate(events) if kind == "target"]
+    assert len(targets) == 2 * 10  # the bottom and one random size in each of the phase's 10 steps
+    for i, target in targets:
+        before = [t for kind, t in events[:i] if kind == "teacher"]
+        if teacher == "base":
+            assert torch.allclose(target, before[-1])
+        else:
+            assert not any(t.shape == target.shape and torch.allclose(target, t) for t in before)
+    with pytest.raises(ConfigError, match="unknown teacher 'ensemble'"):
+        ProgressiveConfig(teacher="ensemble")
+
+
 def test_bad_progressive_settings_are_config_errors():
     with pytest.raises(ConfigError, match="recipe"):
         TrainConfig(recipe="bigbang")

@@ -15,6 +15,7 @@ RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a train
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
 BOTTOM_DEPTHS = ("min", "shared", "alternate")
+TEACHERS = ("full", "base")  # whose predictions the progressive phase's smaller sizes learn
 CHANNEL_ORDERS = ("smooth", "importance", "usage")  # of the base's channels before the INR takes them (metaforge/permute.py)
 # What `metaforge train` picks when --width-map / --channel-order are not given: the progressive recipe
 # measured best with OFA's nested map (issue 15, round 4) over channels sorted by the weights that read them
@@ -50,6 +51,7 @@ class ProgressiveConfig:
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     bottom_depth: str = "alternate"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
+    teacher: str = "full"  # with inplace_distill, whose predictions: the full size's as it trains, or the frozen base network's (one more forward pass per step)
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
     holdout_width_fracs: tuple[float, ...] = (0.3125, 0.5625, 0.8125)  # never sampled: these widths stay unseen, off the table's 37.5/62.5/87.5%
     train_mlp: bool = True  # the MLP's size corrections train too (False: they stay at zero, only the grids train)
@@ -75,6 +77,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--full-weight must be positive, got {self.full_weight}")
         if self.full_every < 1:
             raise ConfigError(f"--full-every must be 1 or more, got {self.full_every}")
+        if self.teacher not in TEACHERS:
+            raise ConfigError(f"unknown teacher {self.teacher!r}; choose one of: {', '.join(TEACHERS)}")
         if self.bottom_depth not in BOTTOM_DEPTHS:
             raise ConfigError(f"unknown bottom depth {self.bottom_depth!r}; choose one of: {', '.join(BOTTOM_DEPTHS)}")
         if self.shared_tilt < 0:

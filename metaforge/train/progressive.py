@@ -89,19 +89,24 @@ def check_sub_batches(batch_size: int, world: int, parts: int) -> None:
 
 
 def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manifold, device, run_dir: Path,
-                      state: dict | None, progress: Progress, d: Dist, saver: ManifoldPhase) -> None:
+                      state: dict | None, progress: Progress, d: Dist, saver: ManifoldPhase, base: nn.Module | None = None) -> None:
     """Train every size from the initialised INR (the base network) with the sandwich rule.
 
     With ``full_every`` = n > 1 the full size takes its label gradient on every n-th step only and
     otherwise just teaches (one forward pass without gradient, a third of a trained pass): it is
     trained already, and the steps it frees go to the sizes that are not. With ``one_size`` a step
     trains one size of the sandwich in turn (the ablation of training them together): the full size
-    on its turn, otherwise its forward pass teaches the one size that learns.
+    on its turn, otherwise its forward pass teaches the one size that learns. With ``teacher="base"``
+    the frozen ``base`` network (in eval mode) teaches instead: a fixed target that keeps the base's
+    accuracy where the full size's own predictions move while it re-trains.
     """
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
     if not inr.cfg.weight_grid:
         raise ConfigError("the progressive recipe trains the INR's weight grids; use it with weight_grid=True")
+    if pc.teacher == "base" and base is None:
+        raise ConfigError("teacher='base' needs the base network: pass it to train_progressive")
+    teacher = base.eval() if pc.teacher == "base" and pc.inplace_distill else None
     if not pc.train_mlp:
         for p in inr.parameters():
             p.requires_grad_(False)
@@ -133,6 +138,9 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         for o in opts:
             o.zero_grad(set_to_none=True)
         soft = None
+        if teacher is not None:
+            with torch.no_grad(), prec.autocast():
+                soft = teacher(x).float().softmax(1)
         turn = t % len(configs) if pc.one_size else None  # the one size this step trains, if only one
         full_learns = t % pc.full_every == 0 and turn in (None, 0)
         for i, config in enumerate(configs):
@@ -151,7 +159,8 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 else:
                     loss = nn.functional.kl_div(logits.float().log_softmax(1), soft[part], reduction="batchmean")
             if i == 0:
-                soft = logits.detach().float().softmax(1)
+                if teacher is None:
+                    soft = logits.detach().float().softmax(1)
                 full_loss, full_acc = loss.item() / pc.full_weight, (logits.argmax(1) == y).float().mean().item()
             if loss.requires_grad:
                 prec.backward(loss)

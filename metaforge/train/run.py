@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, out: str | Path, run_dir: str | Path | None = None, 
         progress.log(f"INR initialised: full size val top-1 {accuracy(ema.materialize(space.full, calibration=QUICK_CALIBRATION), ds.val, ds.norm, device=device):.4f}")
     if cfg.recipe == "progressive":
         train_progressive(cfg_run, ds, manifold, ema, device, run_dir, state, progress, d,
-                          ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, progress, d))
+                          ManifoldPhase(cfg_run, ds, manifold, ema, device, run_dir, progress, d), base=base)
     else:
         train_manifold(cfg_run, ds, manifold, ema, truth, device, run_dir, state, progress, teacher=base.eval(), d=d)
 
