@@ -39,7 +39,7 @@ class ProgressiveConfig:
     takes one step on the summed gradients (US-Nets' sandwich rule with inplace distillation).
     """
 
-    lr: float = 0.02  # SGD on the weight grids, re-parameterised so a grid step is a step on the full-size weight
+    lr: float = 0.03  # SGD on the weight grids, re-parameterised so a grid step is a step on the full-size weight; 0.02 until round 12
     momentum: float = 0.9
     weight_decay: float = 5e-4  # conv and linear weights only, as in base training
     optimizer: str = "sgd"  # or "adamw" (the grids at TrainConfig.lr, as the single recipe)
@@ -55,7 +55,7 @@ class ProgressiveConfig:
     widths: str = "continuous"  # every integer width of the space but the held-out ones; or "seen" (seen_width_fracs)
     holdout_width_fracs: tuple[float, ...] = (0.3125, 0.5625, 0.8125)  # never sampled: these widths stay unseen, off the table's 37.5/62.5/87.5%
     train_mlp: bool = True  # the MLP's size corrections train too (False: they stay at zero, only the grids train)
-    full_weight: float = 3.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1); 2 until round 10
+    full_weight: float = 4.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1); 2 until round 10, 3 until round 12
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
