@@ -336,7 +336,7 @@ def flops_summary(cfg: TrainConfig, manifold, sizes: list[ArchConfig], images: i
     if pc.one_size:  # one trained size per step in turn; the full size runs forward on every step to teach
         n = 1 + int(pc.smallest) + pc.random_sizes
         step = macs(space.full) / 3 + (step - macs(space.full) / 3 * (1 + 2 / pc.full_every)) / n + 2 / 3 * macs(space.full) / (n * pc.full_every)
-    if pc.teacher == "base" and pc.inplace_distill:  # the frozen base's forward pass on every step's batch
+    if pc.teacher == "base":  # the frozen base's forward pass on every step's batch
         step += macs(space.full) / 3
     base = training_flops(images, base_epochs, macs(space.full))
     out.update(manifold_train_gflops=round((base + training_flops(images, epochs, step)) / 1e9, 1),

@@ -344,6 +344,8 @@ def test_the_smaller_sizes_learn_the_teachers_predictions(tmp_path, monkeypatch,
             assert not any(t.shape == target.shape and torch.allclose(target, t) for t in before)
     with pytest.raises(ConfigError, match="unknown teacher 'ensemble'"):
         ProgressiveConfig(teacher="ensemble")
+    with pytest.raises(ConfigError, match="--teacher base teaches through inplace distillation"):
+        ProgressiveConfig(teacher="base", inplace_distill=False)
 
 
 def test_bad_progressive_settings_are_config_errors():

@@ -79,6 +79,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--full-every must be 1 or more, got {self.full_every}")
         if self.teacher not in TEACHERS:
             raise ConfigError(f"unknown teacher {self.teacher!r}; choose one of: {', '.join(TEACHERS)}")
+        if self.teacher != "full" and not self.inplace_distill:
+            raise ConfigError(f"--teacher {self.teacher} teaches through inplace distillation; drop --no-inplace-distill or the teacher")
         if self.bottom_depth not in BOTTOM_DEPTHS:
             raise ConfigError(f"unknown bottom depth {self.bottom_depth!r}; choose one of: {', '.join(BOTTOM_DEPTHS)}")
         if self.shared_tilt < 0:

@@ -106,7 +106,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         raise ConfigError("the progressive recipe trains the INR's weight grids; use it with weight_grid=True")
     if pc.teacher == "base" and base is None:
         raise ConfigError("teacher='base' needs the base network: pass it to train_progressive")
-    teacher = base.eval() if pc.teacher == "base" and pc.inplace_distill else None
+    teacher = base.eval() if pc.teacher == "base" else None
     if not pc.train_mlp:
         for p in inr.parameters():
             p.requires_grad_(False)
