@@ -61,8 +61,9 @@ MODES = {  # limit, base epochs, manifold epochs, test images (None: all)
     "default": (10000, 6, 12, None),
 }
 # The progressive recipe starts from a base as good as an individually trained network: the
-# shelf's own 18 epochs; its phase then gets what is left of half the shelf's CPU time
-PROGRESSIVE_MODES = {"quick": (2000, 12, 4, 5000), "default": (10000, 18, 8, None)}
+# shelf's own 18 epochs; its phase then gets what is left of half the shelf's CPU time: 11 epochs
+# (measured 0.462-0.477x with the unit timed in the same run, 0.47-0.48x by FLOPs; docs/BENCHMARKS.md, round 13)
+PROGRESSIVE_MODES = {"quick": (2000, 12, 4, 5000), "default": (10000, 18, 11, None)}
 SANDWICH_STEP_COST = 2.0  # a progressive step (full + smallest + 2 random sizes) measured ~2x a full-size step
 
 
