@@ -41,8 +41,7 @@ def main() -> None:
     args = ap.parse_args()
 
     manifold = load_manifold(args.work / "manifold.safetensors")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}  # the header also records the run's timings
-    cfg = TrainConfig.from_dict({k: v for k, v in manifold.info.train_config.items() if k in known})
+    cfg = TrainConfig.from_dict(json.loads((args.work / "manifold.run" / "config.json").read_text())["train"])  # as fidelity_space.py
     if not cfg.base_path:
         raise SystemExit(f"{args.work}: its manifold names no base network (a progressive fidelity run has one)")
     device = resolve_device(args.device)
