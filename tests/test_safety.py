@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from metaforge.checkpoint import load_manifold
-from metaforge.data import sources
+from metaforge.data import cifar, raw
 from metaforge.errors import CheckpointError, ConfigError, DataError
 from metaforge.model_io import load_model
 from metaforge.profiles import PROFILES_DIR, load_profile
@@ -108,14 +108,14 @@ def test_numpy_files_with_object_arrays_are_refused(tmp_path, monkeypatch):
     images = np.empty(1, dtype=object)
     images[0] = Exploit(marker)
     np.savez(assets / "digits.npz", images=images, labels=np.zeros(1, dtype=np.int64))  # savez pickles object arrays
-    monkeypatch.setattr(sources.importlib.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(raw.importlib.resources, "files", lambda package: tmp_path)
     with pytest.raises(DataError, match="unreadable"):
-        sources.read_digits()
+        raw.read_digits()
     assert not marker.exists()
     # an object array inside a dataset pickle: its elements are pickles too, and refused
     (tmp_path / "batch").write_bytes(pickle.dumps({b"data": images, b"labels": [0]}))
     with pytest.raises(DataError, match="refusing to load a pickle that calls"):
-        sources._cifar_batch(tmp_path / "batch", "labels", 10)
+        cifar._cifar_batch(tmp_path / "batch", "labels", 10)
     assert not marker.exists()
 
 

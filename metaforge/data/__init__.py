@@ -1,6 +1,6 @@
 """Image datasets as uint8 tensors with fixed seeded splits, and fast batched loading.
 
-``load_dataset`` reads a source (see :mod:`metaforge.data.sources`), splits it the same way on
+``load_dataset`` reads a source (:mod:`metaforge.data.raw` says what every reader returns), splits it the same way on
 every machine (a seeded hash, not a library RNG whose stream may change between versions) and
 measures the train split's per-channel statistics; ``batches`` shuffles, augments and normalises
 whole batches with tensor ops, drawing randomness only from the generator it is given.
@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metaforge.data import sources
+from metaforge.data import cifar, idx, imagefolder
 from metaforge.data.batching import AUGMENTS, batches, num_batches
+from metaforge.data.raw import Raw, read_digits
 from metaforge.errors import DataError
 
 __all__ = ["AUGMENTS", "DATASETS", "Dataset", "Normalization", "Split", "batches", "load_dataset", "num_batches"]
@@ -136,24 +137,24 @@ class Dataset:
 
 @dataclass(frozen=True)
 class _Source:
-    read: Callable[[Path | None, int], sources.Raw]
+    read: Callable[[Path | None, int], Raw]
     scale: float  # raw maximum: 16 for digits, 255 for 8-bit images
     augment: str
 
 
-def _read_digits(data_dir: Path | None, _size: int) -> sources.Raw:
+def _read_digits(data_dir: Path | None, _size: int) -> Raw:
     if data_dir is not None:
         raise DataError("digits ships inside metaforge and reads no --data-dir: drop --data-dir, or pick another dataset")
-    return sources.read_digits()
+    return read_digits()
 
 
 _SOURCES: dict[str, _Source] = {
     "digits": _Source(_read_digits, 16.0, "none"),
-    "fashion-mnist": _Source(lambda d, _s: sources.read_fashion_mnist(d), 255.0, "shift"),
-    "mnist": _Source(lambda d, _s: sources.read_mnist(d), 255.0, "shift"),
-    "cifar10": _Source(lambda d, _s: sources.read_cifar(d, "cifar10"), 255.0, "shift-flip"),
-    "cifar100": _Source(lambda d, _s: sources.read_cifar(d, "cifar100"), 255.0, "shift-flip"),
-    "imagefolder": _Source(sources.read_imagefolder, 255.0, "shift-flip"),
+    "fashion-mnist": _Source(lambda d, _s: idx.read_fashion_mnist(d), 255.0, "shift"),
+    "mnist": _Source(lambda d, _s: idx.read_mnist(d), 255.0, "shift"),
+    "cifar10": _Source(lambda d, _s: cifar.read_cifar(d, "cifar10"), 255.0, "shift-flip"),
+    "cifar100": _Source(lambda d, _s: cifar.read_cifar(d, "cifar100"), 255.0, "shift-flip"),
+    "imagefolder": _Source(imagefolder.read_imagefolder, 255.0, "shift-flip"),
 }
 
 
