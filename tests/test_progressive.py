@@ -310,6 +310,45 @@ def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tm
         ProgressiveConfig(full_weight=0.0)
 
 
+def test_the_label_weight_adds_the_labels_cross_entropy_to_the_smaller_sizes_loss(tmp_path, monkeypatch):
+    """--label-weight w: the bottom's loss is its distillation plus w x cross-entropy on the labels, so the
+    step's gradient moves by the same amount from w=0 to 1 as from 1 to 2; the full size's part does not move."""
+    from metaforge.train.precision import Precision
+    from metaforge.train.run import train
+
+    tiny = dict(preset="tiny", base_epochs=1, epochs=1, limit=320, device="cpu", recipe="progressive")
+    train(TrainConfig(**tiny), tmp_path / "ref.safetensors")
+    base = str(tmp_path / "ref.run" / "base.safetensors")
+
+    class Stop(Exception):
+        pass
+
+    def first_step_grads(name: str, **phase) -> list[torch.Tensor]:
+        grads = []
+
+        def step(self, *opts):
+            grads.extend(p.grad.clone() for o in opts for g in o.param_groups for p in g["params"] if p.grad is not None)
+            raise Stop
+        monkeypatch.setattr(Precision, "step", step)
+        cfg = TrainConfig(**tiny, base_path=base, progressive=ProgressiveConfig(random_sizes=0, shared_fraction=0, **phase))
+        with pytest.raises(Stop):
+            train(cfg, tmp_path / name / "m.safetensors")
+        return grads
+
+    g0, g1, g2 = (first_step_grads(f"w{w}", label_weight=float(w)) for w in (0, 1, 2))
+    full0, full2 = first_step_grads("f0", smallest=False), first_step_grads("f2", smallest=False, label_weight=2.0)
+    assert len(g0) == len(g1) == len(g2) > 10
+    for a, b, c in zip(g0, g1, g2):
+        torch.testing.assert_close(c - b, b - a, atol=3e-5, rtol=1e-3)  # float sums: the differences are of larger numbers
+    assert max((b - a).abs().max().item() for a, b in zip(g0, g1)) > 1e-4  # the labels' term is there
+    for a, b in zip(full0, full2):
+        torch.testing.assert_close(a, b)  # no smaller size: nothing to add to
+    with pytest.raises(ConfigError, match="--label-weight must be 0 or more"):
+        ProgressiveConfig(label_weight=-1.0)
+    with pytest.raises(ConfigError, match="--no-inplace-distill trains on the labels alone"):
+        ProgressiveConfig(label_weight=0.5, inplace_distill=False)
+
+
 @pytest.mark.parametrize("teacher", ["base", "full"])
 def test_the_smaller_sizes_learn_the_teachers_predictions(tmp_path, monkeypatch, teacher):
     """--teacher base: every distillation target is the frozen base network's prediction (eval mode, no

@@ -98,7 +98,8 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
     trains one size of the sandwich in turn (the ablation of training them together): the full size
     on its turn, otherwise its forward pass teaches the one size that learns. With ``teacher="base"``
     the frozen ``base`` network (in eval mode) teaches instead: a fixed target that keeps the base's
-    accuracy where the full size's own predictions move while it re-trains.
+    accuracy where the full size's own predictions move while it re-trains. With ``label_weight`` the
+    smaller sizes also learn the labels (distillation + weight x cross-entropy), as OFA's children do.
     """
     pc = cfg.progressive
     space, inr = manifold.space, manifold.inr
@@ -158,6 +159,8 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                     loss = ce_fn(logits, y[part])
                 else:
                     loss = nn.functional.kl_div(logits.float().log_softmax(1), soft[part], reduction="batchmean")
+                    if pc.label_weight:
+                        loss = loss + pc.label_weight * ce_fn(logits, y[part])
             if i == 0:
                 if teacher is None:
                     soft = logits.detach().float().softmax(1)
