@@ -273,9 +273,9 @@ def test_with_sub_batches_each_smaller_size_trains_on_its_part_of_the_batch(tmp_
         train(small, tmp_path / "small.safetensors")
 
 
-def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):
-    """--full-weight 2: the full size's label loss counts twice in the step's sum and the bottom's
-    gradient is unchanged (compared on the first phase step, from one shared base)."""
+def first_phase_step_grads(tmp_path, monkeypatch):
+    """A function (name, **phase settings) -> the gradients of the first progressive step, every run from one
+    shared tiny base, with only the full size and the bottom (no random sizes): a step's loss terms compared exactly."""
     from metaforge.train.precision import Precision
     from metaforge.train.run import train
 
@@ -298,6 +298,13 @@ def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tm
             train(cfg, tmp_path / name / "m.safetensors")
         return grads
 
+    return first_step_grads
+
+
+def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tmp_path, monkeypatch):
+    """--full-weight 2: the full size's label loss counts twice in the step's sum and the bottom's
+    gradient is unchanged (compared on the first phase step, from one shared base)."""
+    first_step_grads = first_phase_step_grads(tmp_path, monkeypatch)
     full = first_step_grads("full", smallest=False, full_weight=1.0)
     full2 = first_step_grads("full2", smallest=False, full_weight=2.0)
     both = first_step_grads("both", smallest=True, full_weight=1.0)
@@ -313,28 +320,7 @@ def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tm
 def test_the_label_weight_adds_the_labels_cross_entropy_to_the_smaller_sizes_loss(tmp_path, monkeypatch):
     """--label-weight w: the bottom's loss is its distillation plus w x cross-entropy on the labels, so the
     step's gradient moves by the same amount from w=0 to 1 as from 1 to 2; the full size's part does not move."""
-    from metaforge.train.precision import Precision
-    from metaforge.train.run import train
-
-    tiny = dict(preset="tiny", base_epochs=1, epochs=1, limit=320, device="cpu", recipe="progressive")
-    train(TrainConfig(**tiny), tmp_path / "ref.safetensors")
-    base = str(tmp_path / "ref.run" / "base.safetensors")
-
-    class Stop(Exception):
-        pass
-
-    def first_step_grads(name: str, **phase) -> list[torch.Tensor]:
-        grads = []
-
-        def step(self, *opts):
-            grads.extend(p.grad.clone() for o in opts for g in o.param_groups for p in g["params"] if p.grad is not None)
-            raise Stop
-        monkeypatch.setattr(Precision, "step", step)
-        cfg = TrainConfig(**tiny, base_path=base, progressive=ProgressiveConfig(random_sizes=0, shared_fraction=0, **phase))
-        with pytest.raises(Stop):
-            train(cfg, tmp_path / name / "m.safetensors")
-        return grads
-
+    first_step_grads = first_phase_step_grads(tmp_path, monkeypatch)
     g0, g1, g2 = (first_step_grads(f"w{w}", label_weight=float(w)) for w in (0, 1, 2))
     full0, full2 = first_step_grads("f0", smallest=False), first_step_grads("f2", smallest=False, label_weight=2.0)
     assert len(g0) == len(g1) == len(g2) > 10
