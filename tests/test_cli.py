@@ -49,6 +49,9 @@ def test_train_command_defaults_are_the_library_recipe():
              if hasattr(recipe.progressive, name) and (name in progressive_own or not hasattr(recipe, name))]  # lr, ema: TrainConfig's own
     assert {"shared_step", "train_mlp", "bottom_depth", "shared_depth", "random_sizes", "full_every", "full_weight"} <= {n for n, _ in phase}
     for name, default in phase:  # the progressive options: same names, same defaults as ProgressiveConfig
+        if name == "label_weight":  # None: the dataclass's default with inplace distillation, 0 without (tested below)
+            assert default is None
+            continue
         assert default == getattr(recipe.progressive, name), name
     renamed = {"phase_lr": "lr", "phase_optimizer": "optimizer", "width_sampling": "widths"}
     for cli_name, field in renamed.items():
@@ -74,6 +77,25 @@ def test_the_progressive_recipe_defaults_to_nested_usage_ordered_channels(tmp_pa
             "--out", str(out), "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert load_manifold(out).info.train_config["mlp_lr"] == 1e-3
+
+
+def test_the_label_weight_defaults_to_the_dataclass_with_distillation_and_to_zero_without(tmp_path):
+    """--label-weight left out: ProgressiveConfig's default where the smaller sizes distil, 0 under
+    --no-inplace-distill (they learn the labels alone, and a weight there is refused); given, it is stored."""
+    from metaforge.checkpoint import load_manifold
+    from metaforge.train.config import ProgressiveConfig
+
+    stored = {}
+    for name, extra in (("default", ()), ("labels", ("--no-inplace-distill",)), ("given", ("--label-weight", "0.25"))):
+        out = tmp_path / f"{name}.safetensors"
+        r = run("train", "--preset", "tiny", "--base-epochs", "1", "--epochs", "1", "--limit", "200", *extra,
+                "--out", str(out), "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+        stored[name] = load_manifold(out).info.train_config["progressive"]["label_weight"]
+    assert stored == {"default": ProgressiveConfig.label_weight, "labels": 0.0, "given": 0.25}
+    assert ProgressiveConfig.label_weight > 0
+    r = run("train", "--preset", "tiny", "--no-inplace-distill", "--label-weight", "0.5", "--out", str(tmp_path / "x.safetensors"))
+    assert r.returncode != 0 and "--no-inplace-distill trains on the labels alone" in r.stderr
 
 
 def test_train_writes_a_manifold_and_prints_the_table(tmp_path):

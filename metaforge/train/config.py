@@ -61,7 +61,7 @@ class ProgressiveConfig:
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
     sub_batches: int = 1  # the smaller sizes each train on one of this many parts of the batch, in turn (the full size on all of it)
-    label_weight: float = 0.0  # with inplace_distill, the smaller sizes' loss adds this x cross-entropy on the labels to the distillation (0: distillation alone, US-Nets)
+    label_weight: float = 0.5  # with inplace_distill, the smaller sizes' loss adds this x cross-entropy on the labels to the distillation (0, distillation alone as US-Nets, until round 14)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -85,7 +85,8 @@ class ProgressiveConfig:
         if not self.label_weight >= 0:
             raise ConfigError(f"--label-weight must be 0 or more, got {self.label_weight}")
         if self.label_weight and not self.inplace_distill:
-            raise ConfigError("--label-weight adds the labels to inplace distillation, but --no-inplace-distill trains on the labels alone; drop one")
+            raise ConfigError(f"--label-weight {self.label_weight} adds the labels to inplace distillation, but --no-inplace-distill "
+                              "trains on the labels alone: give --label-weight 0 (label_weight=0.0) with it")
         if self.bottom_depth not in BOTTOM_DEPTHS:
             raise ConfigError(f"unknown bottom depth {self.bottom_depth!r}; choose one of: {', '.join(BOTTOM_DEPTHS)}")
         if self.shared_tilt < 0:
@@ -190,6 +191,7 @@ class TrainConfig:
         d = dict(d)
         d.setdefault("recipe", "single")  # written before the progressive recipe existed
         prog = dict(d.get("progressive", {}))
+        prog.setdefault("label_weight", 0.0)  # written before the label weight existed: trained on distillation alone
         if "holdout_width_fracs" in prog:
             prog["holdout_width_fracs"] = tuple(prog["holdout_width_fracs"])
         d["progressive"] = ProgressiveConfig(**prog)
