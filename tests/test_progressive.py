@@ -86,6 +86,34 @@ def test_a_shared_tilt_draws_the_wide_multipliers_in_proportion_to_their_width()
         ProgressiveConfig(shared_tilt=-1.0)
 
 
+def test_a_shared_cycle_trains_every_grid_scaling_once_per_cycle_in_a_new_order_each_cycle():
+    """--shared-cycle: each run of 21 draws (7 multipliers x 3 shared depths) holds every scaling once,
+    the same step gives the same size (resume), another seed another order; the per-stage size stays drawn."""
+    space = make_space("resnet20", 1, 10, 28, 0.25, 1)
+    widths, depths = continuous_widths(space, (0.3125, 0.5625, 0.8125)), seen_depths(space)
+    pc = ProgressiveConfig(shared_cycle=True)
+    scalings = {space.scaled(f, (d,) * 3) for f in grid_fractions(space, 0.125) for d in (1, 2, 3)}
+
+    def draws(seed: int, steps: range) -> list:
+        gen = torch.Generator().manual_seed(0)
+        return [random_size(space, widths, depths, gen, pc, k, t, seed) for t in steps for k in range(pc.shared_fraction)]
+
+    run = draws(0, range(42))  # 84 draws: four full cycles
+    for c in range(4):
+        assert set(run[21 * c:21 * (c + 1)]) == scalings
+    assert run[:21] != run[21:42]  # a new order each cycle
+    assert draws(0, range(30, 42)) == run[60:]  # a step's sizes depend on the step alone
+    assert draws(1, range(42)) != run
+    no_full = ProgressiveConfig(shared_cycle=True, redraw_full=True)
+    assert space.full not in {random_size(space, widths, depths, torch.Generator(), no_full, 0, t, 0) for t in range(40)}
+    gen = torch.Generator().manual_seed(0)
+    assert len({random_size(space, widths, depths, gen, pc, 2, 0, 0) for _ in range(20)}) > 10  # the per-stage size
+    with pytest.raises(ConfigError, match="--shared-cycle .* --shared-step > 0"):
+        ProgressiveConfig(shared_cycle=True, shared_step=0.0)
+    with pytest.raises(ConfigError, match="no --shared-tilt"):
+        ProgressiveConfig(shared_cycle=True, shared_tilt=1.0)
+
+
 def test_the_bottom_of_the_sandwich_is_the_narrowest_width_at_the_least_or_at_every_shared_depth():
     space = make_space("resnet20", 1, 10, 28, 0.25, 1)
     widths, depths = continuous_widths(space, (0.3125,)), seen_depths(space)

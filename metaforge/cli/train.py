@@ -50,6 +50,7 @@ def train(
     shared_depth: Annotated[bool, typer.Option(help="progressive: the --shared-fraction sizes also share one depth across stages (d=2,2,2 rather than a depth per stage), so uniformly shallower networks are trained as often as uniformly narrower ones.")] = True,
     shared_step: Annotated[float, typer.Option(help="progressive: the --shared-fraction sizes draw their fraction from the grid 1, 1-step, 1-2 step, ... (0.125: 100, 87.5, ..., 25%) instead of continuously, so each width multiplier on it is trained several times as often; the per-stage random sizes still see every width. 0: continuous.")] = 0.125,
     shared_tilt: Annotated[float, typer.Option(help="progressive: with --shared-step, draw width multiplier f with probability in proportion to f ** tilt instead of uniformly (1: in proportion to the width, 2: about to the FLOPs), so the wide sizes, which share most of their weights with the full size, are trained more often. 0: uniform.")] = 0.0,
+    shared_cycle: Annotated[bool, typer.Option(help="progressive: with --shared-step, the uniform scalings go through every (width multiplier, depth) pair once per cycle, each cycle in a seeded order, instead of independent draws (stratified sampling: each scaling is trained equally often over any stretch of the run, the last steps included). Off: independent draws.")] = False,
     width_sampling: Annotated[str, typer.Option(help="progressive: continuous (every integer width but the held-out 31.25/56.25/81.25%, which stay unseen: the test of sizes never trained) or seen (only the seen width fractions).")] = "continuous",
     bottom_depth: Annotated[str, typer.Option(help="progressive: depth of the sandwich's bottom (every stage at its narrowest width): min (the shallowest, the US-Nets rule), shared (one depth drawn per step for every stage, so the narrowest widths are trained at full depth too) or alternate (min on even steps, shared on odd: keeps the narrow depth-1 configs that shared trades away).")] = "alternate",
     train_mlp: Annotated[bool, typer.Option(help="progressive: also train the INR's MLP (AdamW at --mlp-lr), which adds to each weight a correction computed from the wanted width and depth, so sizes need not share their weights exactly; --no-train-mlp: only the weight grids train and a narrower size is the first channels of a wider one.")] = True,
@@ -74,7 +75,7 @@ def train(
     from metaforge.train.config import RECIPE_CHANNEL_ORDER, RECIPE_MLP_LR, RECIPE_WIDTH_MAP, ProgressiveConfig, TrainConfig
 
     phase = None if resume is not None else ProgressiveConfig(
-        lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth, shared_step=shared_step, shared_tilt=shared_tilt,
+        lr=phase_lr, optimizer=phase_optimizer, random_sizes=random_sizes, shared_fraction=shared_fraction, shared_depth=shared_depth, shared_step=shared_step, shared_tilt=shared_tilt, shared_cycle=shared_cycle,
         widths=width_sampling, inplace_distill=inplace_distill, train_mlp=train_mlp, bottom_depth=bottom_depth, full_every=full_every,
         full_weight=full_weight, one_size=one_size, redraw_full=redraw_full, sub_batches=sub_batches, teacher=teacher,
         label_weight=label_weight if label_weight is not None else (ProgressiveConfig.label_weight if inplace_distill else 0.0),

@@ -48,6 +48,7 @@ class ProgressiveConfig:
     shared_depth: bool = True  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
     shared_step: float = 0.125  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
     shared_tilt: float = 0.0  # on the grid, fraction f drawn with probability in proportion to f ** tilt (0: uniform)
+    shared_cycle: bool = False  # on the grid, the uniform scalings go through every (fraction, depth rank) pair once per cycle, each cycle in a seeded order (stratified), instead of independent draws
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     bottom_depth: str = "alternate"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
@@ -93,6 +94,9 @@ class ProgressiveConfig:
             raise ConfigError(f"--shared-tilt must be 0 or more, got {self.shared_tilt}")
         if not 0.0 <= self.shared_step < 1.0:
             raise ConfigError(f"--shared-step must lie in [0, 1), got {self.shared_step}")
+        if self.shared_cycle and (self.shared_step <= 0 or self.shared_tilt):
+            raise ConfigError("--shared-cycle goes through the grid of width multipliers evenly: it needs --shared-step > 0 "
+                              f"(got {self.shared_step}) and no --shared-tilt (got {self.shared_tilt})")
         if not all(0 < f < 1 for f in self.holdout_width_fracs):
             raise ConfigError(f"held-out width fractions must lie in (0, 1), got {self.holdout_width_fracs}")
         if self.sub_batches < 1:

@@ -132,7 +132,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         inr.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + t)
         configs = [space.full] + ([bottom_of_step(widths, depths, gen, t, pc.bottom_depth)] if pc.smallest else [])
-        configs += [random_size(space, widths, depths, gen, pc, k) for k in range(pc.random_sizes)]
+        configs += [random_size(space, widths, depths, gen, pc, k, t, cfg.seed) for k in range(pc.random_sizes)]
         set_lr(opt, cosine_lr(t, total, rate, warmup=warmup))
         if mlp_opt is not None:
             set_lr(mlp_opt, cosine_lr(t, total, cfg.mlp_lr or cfg.lr, warmup=warmup))

@@ -97,24 +97,24 @@ def sample_shared_fraction(
     else:
         u = float(torch.rand(1, generator=gen))
         targets = [lo + u * (hi - lo) for lo, hi in bounds]
-    w = tuple(min(ws, key=lambda x, t=t: abs(x - t)) for ws, t in zip(widths, targets))
-    if shared_depth:
-        d = _shared_depths(depths, gen)
-    else:
-        d = tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
-    return ArchConfig(w, d)
+    w = _nearest_widths(widths, targets)
+    return ArchConfig(w, _shared_depths(depths, gen) if shared_depth else _stage_depths(depths, gen))
 
 
 def random_size(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...],
-                gen: torch.Generator, pc: ProgressiveConfig, k: int) -> ArchConfig:
+                gen: torch.Generator, pc: ProgressiveConfig, k: int, step: int = 0, seed: int = 0) -> ArchConfig:
     """The ``k``-th random size of a progressive step: a uniform scaling for the first
     ``pc.shared_fraction`` of them, then sizes drawn stage by stage.
 
     With ``pc.redraw_full`` a draw that is the full size is drawn again: every step trains the full
     size already, and a second pass of it on its own detached predictions has no gradient (on the
     0.125 grid with shared depth, one scaling draw in 21). Off by default: measured, it saved no
-    CPU time to speak of and did not raise accuracy (docs/BENCHMARKS.md, round 8).
+    CPU time to speak of and did not raise accuracy (docs/BENCHMARKS.md, round 8). With
+    ``pc.shared_cycle`` the uniform scalings come from :func:`cycled_scaling` (``step`` and ``seed``
+    place the draw in its cycle) and ``gen`` draws only the per-stage sizes.
     """
+    if k < pc.shared_fraction and pc.shared_cycle:
+        return cycled_scaling(space, widths, depths, pc, step * pc.shared_fraction + k, seed, gen)
     for _ in range(REDRAWS):
         if k < pc.shared_fraction:
             config = sample_shared_fraction(space, widths, depths, gen, pc.shared_depth, pc.shared_step, pc.shared_tilt)
@@ -123,6 +123,37 @@ def random_size(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: t
         if not (pc.redraw_full and config == space.full):
             break
     return config
+
+
+def scaling_cycle(space: ArchSpace, depths: tuple[tuple[int, ...], ...], pc: ProgressiveConfig) -> list[tuple[float, int]]:
+    """Every (grid width fraction, shared depth rank) pair the uniform scalings take, in a fixed order
+    (less the full size itself under ``pc.redraw_full``); without a shared depth, the fractions alone."""
+    ranks = max(len(ds) for ds in depths) if pc.shared_depth else 1
+    pairs = [(f, r) for f in grid_fractions(space, pc.shared_step) for r in range(ranks)]
+    if pc.redraw_full and pc.shared_depth:
+        pairs = [(f, r) for f, r in pairs if not (f == 1.0 and r == ranks - 1)] or pairs
+    return pairs
+
+
+def cycled_scaling(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...],
+                   pc: ProgressiveConfig, draw: int, seed: int, gen: torch.Generator) -> ArchConfig:
+    """The ``draw``-th uniform scaling of a run that cycles through them (``--shared-cycle``).
+
+    Why: drawn independently, which grid scalings a run happens to train in its last steps, where
+    the rate is small and the weights settle, differs from one sampling stream to the next, and the
+    mid-width sizes' scores spread with it (0.14-0.36 points between streams of one base). Taking
+    every (fraction, depth rank) pair once per cycle, each cycle in its own seeded order, trains each
+    uniform scaling equally often over any window of the run, as stratified sampling does. Without
+    ``pc.shared_depth`` each stage's depth is drawn from ``gen``, as :func:`sample_shared_fraction` does.
+    """
+    pairs = scaling_cycle(space, depths, pc)
+    cycle, pos = divmod(draw, len(pairs))
+    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed * 7_919 + cycle + 1))
+    f, rank = pairs[int(order[pos])]
+    w = _nearest_widths(widths, [max(lo, f * hi) for lo, hi in zip(space.min_widths, space.max_widths)])
+    if not pc.shared_depth:
+        return ArchConfig(w, _stage_depths(depths, gen))
+    return ArchConfig(w, _depths_at(depths, (rank + 0.5) / max(len(ds) for ds in depths)))
 
 
 def sample_bottom(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int, ...], ...], gen: torch.Generator | None,
@@ -147,8 +178,22 @@ def bottom_of_step(widths: tuple[tuple[int, ...], ...], depths: tuple[tuple[int,
 
 def _shared_depths(depths: tuple[tuple[int, ...], ...], gen: torch.Generator | None) -> tuple[int, ...]:
     """One depth rank drawn for every stage (each stage's choices equally likely)."""
-    r = float(torch.rand(1, generator=gen))
+    return _depths_at(depths, float(torch.rand(1, generator=gen)))
+
+
+def _stage_depths(depths: tuple[tuple[int, ...], ...], gen: torch.Generator) -> tuple[int, ...]:
+    """Each stage's depth drawn on its own."""
+    return tuple(ds[int(torch.randint(len(ds), (1,), generator=gen))] for ds in depths)
+
+
+def _depths_at(depths: tuple[tuple[int, ...], ...], r: float) -> tuple[int, ...]:
+    """Each stage's depth at relative rank ``r`` in [0, 1) of its choices."""
     return tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
+
+
+def _nearest_widths(widths: tuple[tuple[int, ...], ...], targets: list[float]) -> tuple[int, ...]:
+    """Each stage's allowed width nearest its target."""
+    return tuple(min(ws, key=lambda x, t=t: abs(x - t)) for ws, t in zip(widths, targets))
 
 
 def grid_fractions(space: ArchSpace, step: float) -> tuple[float, ...]:
