@@ -48,7 +48,7 @@ class ProgressiveConfig:
     shared_depth: bool = True  # the shared-fraction sizes also share one depth rank across stages (d=2,2,2 and alike)
     shared_step: float = 0.125  # the shared fraction drawn from the grid 1, 1-step, ... (0.125: 25, 37.5, ..., 100%); 0: continuous
     shared_tilt: float = 0.0  # on the grid, fraction f drawn with probability in proportion to f ** tilt (0: uniform)
-    shared_cycle: bool = False  # on the grid, the uniform scalings go through every (fraction, depth rank) pair once per cycle, each cycle in a seeded order (stratified), instead of independent draws
+    shared_cycle: bool = False  # on the grid, the uniform scalings go through every (fraction, depth rank) pair once per cycle, each cycle in a seeded order (stratified), instead of independent draws (measured: no gain, round 15)
     smallest: bool = True  # the bottom of the sandwich: every stage at its minimum width and depth
     bottom_depth: str = "alternate"  # the bottom's depth: "min", "shared" (one depth rank drawn per step for every stage), or "alternate" (min on even steps, shared on odd)
     inplace_distill: bool = True  # smaller sizes learn the full size's predictions (False: the labels)
