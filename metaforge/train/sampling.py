@@ -145,6 +145,7 @@ def cycled_scaling(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths
     every (fraction, depth rank) pair once per cycle, each cycle in its own seeded order, trains each
     uniform scaling equally often over any window of the run, as stratified sampling does. Without
     ``pc.shared_depth`` each stage's depth is drawn from ``gen``, as :func:`sample_shared_fraction` does.
+    Measured on four seeds at the same compute: no gain (docs/BENCHMARKS.md, round 15), hence off by default.
     """
     pairs = scaling_cycle(space, depths, pc)
     cycle, pos = divmod(draw, len(pairs))
