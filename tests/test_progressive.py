@@ -105,7 +105,8 @@ def test_a_shared_cycle_trains_every_grid_scaling_once_per_cycle_in_a_new_order_
     assert draws(0, range(30, 42)) == run[60:]  # a step's sizes depend on the step alone
     assert draws(1, range(42)) != run
     no_full = ProgressiveConfig(shared_cycle=True, redraw_full=True)
-    assert space.full not in {random_size(space, widths, depths, torch.Generator(), no_full, 0, t, 0) for t in range(40)}
+    no_full_run = [random_size(space, widths, depths, torch.Generator(), no_full, k, t, 0) for t in range(40) for k in range(2)]
+    assert space.full not in no_full_run and set(no_full_run[:20]) == scalings - {space.full}  # cycles of 20
     gen = torch.Generator().manual_seed(0)
     assert len({random_size(space, widths, depths, gen, pc, 2, 0, 0) for _ in range(20)}) > 10  # the per-stage size
     with pytest.raises(ConfigError, match="--shared-cycle .* --shared-step > 0"):

@@ -93,7 +93,7 @@ def sample_shared_fraction(
             f = fracs[int(torch.multinomial(torch.tensor(fracs, dtype=torch.float64) ** tilt, 1, generator=gen))]
         else:
             f = fracs[int(torch.randint(len(fracs), (1,), generator=gen))]
-        targets = [max(lo, f * hi) for lo, hi in bounds]
+        targets = _scaled_targets(space, f)
     else:
         u = float(torch.rand(1, generator=gen))
         targets = [lo + u * (hi - lo) for lo, hi in bounds]
@@ -151,7 +151,7 @@ def cycled_scaling(space: ArchSpace, widths: tuple[tuple[int, ...], ...], depths
     cycle, pos = divmod(draw, len(pairs))
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed * 7_919 + cycle + 1))
     f, rank = pairs[int(order[pos])]
-    w = _nearest_widths(widths, [max(lo, f * hi) for lo, hi in zip(space.min_widths, space.max_widths)])
+    w = _nearest_widths(widths, _scaled_targets(space, f))
     if not pc.shared_depth:
         return ArchConfig(w, _stage_depths(depths, gen))
     return ArchConfig(w, _depths_at(depths, (rank + 0.5) / max(len(ds) for ds in depths)))
@@ -190,6 +190,11 @@ def _stage_depths(depths: tuple[tuple[int, ...], ...], gen: torch.Generator) -> 
 def _depths_at(depths: tuple[tuple[int, ...], ...], r: float) -> tuple[int, ...]:
     """Each stage's depth at relative rank ``r`` in [0, 1) of its choices."""
     return tuple(ds[min(len(ds) - 1, int(r * len(ds)))] for ds in depths)
+
+
+def _scaled_targets(space: ArchSpace, f: float) -> list[float]:
+    """Each stage's width at multiplier ``f`` of its full width, not below its narrowest."""
+    return [max(lo, f * hi) for lo, hi in zip(space.min_widths, space.max_widths)]
 
 
 def _nearest_widths(widths: tuple[tuple[int, ...], ...], targets: list[float]) -> tuple[int, ...]:
