@@ -15,6 +15,7 @@ RECIPES = ("progressive", "single")  # the manifold phase: sandwich from a train
 OPTIMIZERS = ("sgd", "adamw")
 WIDTH_SAMPLING = ("continuous", "seen")
 BOTTOM_DEPTHS = ("min", "shared", "alternate")
+DISTILL_LOSSES = ("kl", "alpha")  # how the smaller sizes learn the teacher (metaforge/train/divergence.py)
 TEACHERS = ("full", "base")  # whose predictions the progressive phase's smaller sizes learn
 CHANNEL_ORDERS = ("smooth", "importance", "usage")  # of the base's channels before the INR takes them (metaforge/permute.py)
 # What `metaforge train` picks when --width-map / --channel-order are not given: the progressive recipe
@@ -62,6 +63,7 @@ class ProgressiveConfig:
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
     sub_batches: int = 1  # the smaller sizes each train on one of this many parts of the batch, in turn (the full size on all of it)
+    distill_loss: str = "kl"  # with inplace_distill: KL to the teacher, or "alpha", AlphaNet's adaptive alpha-divergence (metaforge/train/divergence.py)
     label_weight: float = 0.5  # with inplace_distill, the smaller sizes' loss adds this x cross-entropy on the labels to the distillation (0, distillation alone as US-Nets, until round 14)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,10 @@ class ProgressiveConfig:
             raise ConfigError(f"unknown teacher {self.teacher!r}; choose one of: {', '.join(TEACHERS)}")
         if self.teacher != "full" and not self.inplace_distill:
             raise ConfigError(f"--teacher {self.teacher} teaches through inplace distillation; drop --no-inplace-distill or the teacher")
+        if self.distill_loss not in DISTILL_LOSSES:
+            raise ConfigError(f"unknown distillation loss {self.distill_loss!r}; choose one of: {', '.join(DISTILL_LOSSES)}")
+        if self.distill_loss != "kl" and not self.inplace_distill:
+            raise ConfigError(f"--distill-loss {self.distill_loss} is the loss of inplace distillation; drop --no-inplace-distill or the loss")
         if not self.label_weight >= 0:
             raise ConfigError(f"--label-weight must be 0 or more, got {self.label_weight}")
         if self.label_weight and not self.inplace_distill:

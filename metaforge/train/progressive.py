@@ -25,6 +25,7 @@ from metaforge.manifold import Manifold
 from metaforge.progress import Progress
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
+from metaforge.train.divergence import distill_loss
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
@@ -158,7 +159,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 elif not pc.inplace_distill:
                     loss = ce_fn(logits, y[part])
                 else:
-                    loss = nn.functional.kl_div(logits.float().log_softmax(1), soft[part], reduction="batchmean")
+                    loss = distill_loss(pc.distill_loss, logits, soft[part])
                     if pc.label_weight:
                         loss = loss + pc.label_weight * ce_fn(logits, y[part])
             if i == 0:
