@@ -5,7 +5,7 @@ import torch
 
 from metaforge.errors import ConfigError
 from metaforge.train.config import ProgressiveConfig
-from metaforge.train.divergence import adaptive_alpha, alpha_divergence, distill_loss, kl
+from metaforge.train.divergence import adaptive_alpha, alpha_divergence, distill_loss, kl, teacher_probs
 
 
 def logits_and_teacher(seed: int = 0, sharp: float = 0.5, student: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,3 +58,19 @@ def test_the_loss_is_chosen_by_name_and_an_unknown_one_is_refused():
         ProgressiveConfig(distill_loss="js")
     with pytest.raises(ConfigError, match="--distill-loss alpha is the loss of inplace distillation"):
         ProgressiveConfig(distill_loss="alpha", inplace_distill=False, label_weight=0.0)
+
+
+def test_the_temperature_softens_the_teacher_and_keeps_the_gradients_scale():
+    z, _ = logits_and_teacher(4)
+    teacher = torch.tensor([[6.0, 0.0, 2.0] + [0.0] * 7])
+    soft1, soft3 = teacher_probs(teacher), teacher_probs(teacher, 3.0)
+    assert soft1[0, 0] > 0.95 and 0.3 < soft3[0, 0] < 0.6  # softer, same order
+    assert soft3.argsort(1).tolist() == soft1.argsort(1).tolist()
+    torch.testing.assert_close(distill_loss("kl", z, teacher_probs(z.detach(), 2.0), 2.0).detach(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    # with the loss x T^2, a student far from its teacher gets gradients of the same order at T=1 and T=4
+    far = torch.randn(8, 10, generator=torch.Generator().manual_seed(5)) * 4
+    g1 = grad(lambda z: distill_loss("kl", z, teacher_probs(far, 1.0), 1.0), z).abs().mean()
+    g4 = grad(lambda z: distill_loss("kl", z, teacher_probs(far, 4.0), 4.0), z).abs().mean()
+    assert 0.25 < (g4 / g1).item() < 4
+    with pytest.raises(ConfigError, match="--temperature must be positive"):
+        ProgressiveConfig(temperature=0.0)

@@ -64,6 +64,7 @@ class ProgressiveConfig:
     ema: float = 0.0  # EMA of the INR (0: the stored manifold is the trained one)
     sub_batches: int = 1  # the smaller sizes each train on one of this many parts of the batch, in turn (the full size on all of it)
     distill_loss: str = "kl"  # with inplace_distill: KL to the teacher, or "alpha", AlphaNet's adaptive alpha-divergence (metaforge/train/divergence.py)
+    temperature: float = 1.0  # with inplace_distill: of the teacher's and the students' softmax (the loss x its square, Hinton's KD); 1: US-Nets
     label_weight: float = 0.5  # with inplace_distill, the smaller sizes' loss adds this x cross-entropy on the labels to the distillation (0, distillation alone as US-Nets, until round 14)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class ProgressiveConfig:
             raise ConfigError(f"unknown distillation loss {self.distill_loss!r}; choose one of: {', '.join(DISTILL_LOSSES)}")
         if self.distill_loss != "kl" and not self.inplace_distill:
             raise ConfigError(f"--distill-loss {self.distill_loss} is the loss of inplace distillation; drop --no-inplace-distill or the loss")
+        if not self.temperature > 0:
+            raise ConfigError(f"--temperature must be positive, got {self.temperature}")
         if not self.label_weight >= 0:
             raise ConfigError(f"--label-weight must be 0 or more, got {self.label_weight}")
         if self.label_weight and not self.inplace_distill:

@@ -55,8 +55,18 @@ def adaptive_alpha(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
     return (value + surrogate - surrogate.detach()).mean()
 
 
-def distill_loss(kind: str, logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
-    """The student's loss against the teacher's probabilities ``soft`` (one of DISTILL_LOSSES)."""
+def teacher_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The teacher's probabilities at ``temperature`` (above 1: softer, so the student sees how alike the classes are)."""
+    return (logits.float() / temperature).softmax(1)
+
+
+def distill_loss(kind: str, logits: torch.Tensor, soft: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The student's loss (one of DISTILL_LOSSES) against ``soft``, the teacher's probabilities at ``temperature``.
+
+    The student's logits are divided by the same temperature, and the loss multiplied by its square
+    so that the gradient keeps its scale whatever the temperature (Hinton et al., 2015).
+    """
     if kind not in DISTILL_LOSSES:
         raise ValueError(f"unknown distillation loss {kind!r}; choose one of: {', '.join(DISTILL_LOSSES)}")
-    return kl(logits, soft) if kind == "kl" else adaptive_alpha(logits, soft)
+    scaled = logits.float() / temperature
+    return (kl(scaled, soft) if kind == "kl" else adaptive_alpha(scaled, soft)) * temperature**2

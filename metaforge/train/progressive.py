@@ -25,7 +25,7 @@ from metaforge.manifold import Manifold
 from metaforge.progress import Progress
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
-from metaforge.train.divergence import distill_loss
+from metaforge.train.divergence import distill_loss, teacher_probs
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
 from metaforge.train.precision import Precision
@@ -142,7 +142,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         soft = None
         if teacher is not None:
             with torch.no_grad(), prec.autocast():
-                soft = teacher(x).float().softmax(1)
+                soft = teacher_probs(teacher(x), pc.temperature)
         turn = t % len(configs) if pc.one_size else None  # the one size this step trains, if only one
         full_learns = t % pc.full_every == 0 and turn in (None, 0)
         for i, config in enumerate(configs):
@@ -159,12 +159,12 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
                 elif not pc.inplace_distill:
                     loss = ce_fn(logits, y[part])
                 else:
-                    loss = distill_loss(pc.distill_loss, logits, soft[part])
+                    loss = distill_loss(pc.distill_loss, logits, soft[part], pc.temperature)
                     if pc.label_weight:
                         loss = loss + pc.label_weight * ce_fn(logits, y[part])
             if i == 0:
                 if teacher is None:
-                    soft = logits.detach().float().softmax(1)
+                    soft = teacher_probs(logits.detach(), pc.temperature)
                 full_loss, full_acc = loss.item() / pc.full_weight, (logits.argmax(1) == y).float().mean().item()
             if loss.requires_grad:
                 prec.backward(loss)
