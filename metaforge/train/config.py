@@ -58,6 +58,7 @@ class ProgressiveConfig:
     holdout_width_fracs: tuple[float, ...] = (0.3125, 0.5625, 0.8125)  # never sampled: these widths stay unseen, off the table's 37.5/62.5/87.5%
     train_mlp: bool = True  # the MLP's size corrections train too (False: they stay at zero, only the grids train)
     full_weight: float = 4.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1); 2 until round 10, 3 until round 12
+    full_weight_end: float | None = None  # the full weight moves linearly from full_weight to this over the phase, so the smaller sizes weigh more at the end (None: constant)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
@@ -66,6 +67,12 @@ class ProgressiveConfig:
     distill_loss: str = "kl"  # with inplace_distill: KL to the teacher, or "alpha", AlphaNet's adaptive alpha-divergence (metaforge/train/divergence.py)
     temperature: float = 1.0  # with inplace_distill: of the teacher's and the students' softmax (the loss x its square, Hinton's KD); 1: US-Nets
     label_weight: float = 0.5  # with inplace_distill, the smaller sizes' loss adds this x cross-entropy on the labels to the distillation (0, distillation alone as US-Nets, until round 14)
+
+    def full_weight_at(self, t: int, total: int) -> float:
+        """The full size's loss weight at step ``t`` of ``total``."""
+        if self.full_weight_end is None:
+            return self.full_weight
+        return self.full_weight + (self.full_weight_end - self.full_weight) * t / max(1, total - 1)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -80,6 +87,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--shared-fraction must lie between 0 and --random-sizes ({self.random_sizes}), got {self.shared_fraction}")
         if not self.full_weight > 0:
             raise ConfigError(f"--full-weight must be positive, got {self.full_weight}")
+        if self.full_weight_end is not None and not self.full_weight_end > 0:
+            raise ConfigError(f"--full-weight-end must be positive, got {self.full_weight_end}")
         if self.full_every < 1:
             raise ConfigError(f"--full-every must be 1 or more, got {self.full_every}")
         if self.teacher not in TEACHERS:

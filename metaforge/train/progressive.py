@@ -143,6 +143,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
         if teacher is not None:
             with torch.no_grad(), prec.autocast():
                 soft = teacher_probs(teacher(x), pc.temperature)
+        full_weight = pc.full_weight_at(t, total)
         turn = t % len(configs) if pc.one_size else None  # the one size this step trains, if only one
         full_learns = t % pc.full_every == 0 and turn in (None, 0)
         for i, config in enumerate(configs):
@@ -155,7 +156,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
             with prec.autocast(), torch.set_grad_enabled(i > 0 or full_learns):
                 logits = functional_call(net, inr.generate(config), (x[part],))
                 if i == 0:
-                    loss = ce_fn(logits, y) * pc.full_weight
+                    loss = ce_fn(logits, y) * full_weight
                 elif not pc.inplace_distill:
                     loss = ce_fn(logits, y[part])
                 else:
@@ -165,7 +166,7 @@ def train_progressive(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Ma
             if i == 0:
                 if teacher is None:
                     soft = teacher_probs(logits.detach(), pc.temperature)
-                full_loss, full_acc = loss.item() / pc.full_weight, (logits.argmax(1) == y).float().mean().item()
+                full_loss, full_acc = loss.item() / full_weight, (logits.argmax(1) == y).float().mean().item()
             if loss.requires_grad:
                 prec.backward(loss)
         all_reduce_grads(inr.parameters(), d)
