@@ -346,6 +346,16 @@ def test_the_full_weight_scales_the_full_sizes_gradient_and_leaves_the_others(tm
         ProgressiveConfig(full_weight=0.0)
 
 
+def test_the_full_weight_moves_linearly_to_its_end_value_over_the_phase():
+    pc = ProgressiveConfig(full_weight=4.0, full_weight_end=2.0)
+    weights = [pc.full_weight_at(t, 11) for t in range(11)]
+    assert weights[0] == 4.0 and weights[-1] == 2.0
+    assert all(a - b == pytest.approx(0.2) for a, b in zip(weights, weights[1:]))
+    assert {ProgressiveConfig(full_weight=3.0).full_weight_at(t, 11) for t in range(11)} == {3.0}  # None: constant
+    with pytest.raises(ConfigError, match="--full-weight-end must be positive"):
+        ProgressiveConfig(full_weight_end=0.0)
+
+
 def test_the_label_weight_adds_the_labels_cross_entropy_to_the_smaller_sizes_loss(tmp_path, monkeypatch):
     """--label-weight w: the bottom's loss is its distillation plus w x cross-entropy on the labels, so the
     step's gradient moves by the same amount from w=0 to 1 as from 1 to 2; the full size's part does not move."""
