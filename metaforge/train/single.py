@@ -20,6 +20,7 @@ from metaforge.progress import Progress
 from metaforge.space import ArchConfig
 from metaforge.train.config import TrainConfig
 from metaforge.train.dist import Dist, all_reduce_grads
+from metaforge.train.divergence import kl, teacher_probs
 from metaforge.train.init import recon_loss, tensor_variances
 from metaforge.train.loop import cosine_lr, run_phase, set_lr, steps_per_epoch
 from metaforge.train.phase import ManifoldPhase
@@ -81,8 +82,8 @@ def train_manifold(cfg: TrainConfig, ds: Dataset, manifold: Manifold, ema: Manif
             task = ce
             if teacher is not None and cfg.distill > 0:
                 with torch.no_grad():
-                    soft = teacher(x).softmax(1)
-                kd = nn.functional.kl_div(logits.log_softmax(1), soft, reduction="batchmean")
+                    soft = teacher_probs(teacher(x))
+                kd = kl(logits, soft)
                 task = (1 - cfg.distill) * ce + cfg.distill * kd
         loss = task.float() + cfg.norm_reg * sum(params[n].float().norm() for n in params if n.endswith("weight") and params[n].dim() > 1)
         if full and cfg.recon_weight > 0:
