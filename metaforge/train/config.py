@@ -58,7 +58,7 @@ class ProgressiveConfig:
     holdout_width_fracs: tuple[float, ...] = (0.3125, 0.5625, 0.8125)  # never sampled: these widths stay unseen, off the table's 37.5/62.5/87.5%
     train_mlp: bool = True  # the MLP's size corrections train too (False: they stay at zero, only the grids train)
     full_weight: float = 4.0  # the full size's label loss, times this, in the step's sum (the others' weight is 1); 2 until round 10, 3 until round 12
-    full_weight_end: float | None = None  # the full weight moves linearly from full_weight to this over the phase, so the smaller sizes weigh more at the end (None: constant)
+    full_weight_end: float | None = None  # the full weight moves linearly from full_weight to this over the phase, so the smaller sizes weigh more at the end (None: constant; 4 to 2 measured: lost, round 16)
     full_every: int = 1  # the full size learns the labels every n-th step; between, it only teaches (a forward pass without gradient)
     one_size: bool = False  # the ablation of the sandwich: each step trains one of its sizes in turn (the full size still teaches)
     redraw_full: bool = False  # a random size that comes out as the full size is drawn again (measured: no gain, round 8)
