@@ -74,3 +74,5 @@ def test_the_temperature_softens_the_teacher_and_keeps_the_gradients_scale():
     assert 0.25 < (g4 / g1).item() < 4
     with pytest.raises(ConfigError, match="--temperature must be positive"):
         ProgressiveConfig(temperature=0.0)
+    with pytest.raises(ConfigError, match="--no-inplace-distill trains on the labels alone; drop one"):
+        ProgressiveConfig(temperature=2.0, inplace_distill=False, label_weight=0.0)

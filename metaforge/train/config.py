@@ -101,6 +101,8 @@ class ProgressiveConfig:
             raise ConfigError(f"--distill-loss {self.distill_loss} is the loss of inplace distillation; drop --no-inplace-distill or the loss")
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be positive, got {self.temperature}")
+        if self.temperature != 1.0 and not self.inplace_distill:
+            raise ConfigError(f"--temperature {self.temperature} softens the teacher's predictions, but --no-inplace-distill trains on the labels alone; drop one")
         if not self.label_weight >= 0:
             raise ConfigError(f"--label-weight must be 0 or more, got {self.label_weight}")
         if self.label_weight and not self.inplace_distill:
