@@ -31,7 +31,8 @@ def test_alpha_minus_one_follows_its_closed_form_and_the_clip_bounds_its_gradien
     value, _ = alpha_divergence(z, p, -1.0, clip=1e9)
     torch.testing.assert_close(value, closed(z).detach())
     torch.testing.assert_close(grad(lambda z: alpha_divergence(z, p, -1.0, clip=1e9)[1].sum(), z), grad(lambda z: closed(z).sum(), z))
-    # a student sure of a class the teacher all but rules out: the unclipped gradient is huge, the clipped one is not
+    # a student sure of a class the teacher all but rules out: the unclipped gradient is large; clipped, every weight
+    # there sits at the clip and the gradient all but vanishes (the clip bounds the step, it does not correct the student)
     far = torch.zeros(1, 10)
     far[0, 3] = 8.0
     teacher = torch.full((1, 10), 0.1)

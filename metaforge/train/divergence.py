@@ -17,10 +17,10 @@ on 65% of them), so both losses mostly reweigh a near one-hot target; KL at 1 st
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
-
-from metaforge.train.config import DISTILL_LOSSES
 
 ALPHA_NEG, ALPHA_POS = -1.0, 1.0
 IW_CLIP = 5.0
@@ -40,11 +40,12 @@ def alpha_divergence(logits: torch.Tensor, soft: torch.Tensor, alpha: float, cli
     """
     log_q = logits.float().log_softmax(1)
     q = log_q.exp()
-    log_w = alpha * (soft.clamp_min(1e-12).log() - log_q)
-    w = log_w.clamp(max=torch.log(torch.tensor(clip))).exp()
+    log_ratio = soft.clamp_min(1e-12).log() - log_q
+    log_w = alpha * log_ratio
+    w = log_w.clamp(max=math.log(clip)).exp()
     surrogate = -(w.detach() * q).sum(1) / alpha
     if alpha == 1.0:  # the limit: KL(p || q)
-        value = (soft * (soft.clamp_min(1e-12).log() - log_q)).sum(1)
+        value = (soft * log_ratio).sum(1)
     else:
         value = ((q * log_w.exp()).sum(1) - 1) / (alpha * (alpha - 1))
     return value.detach(), surrogate
@@ -71,7 +72,5 @@ def distill_loss(kind: str, logits: torch.Tensor, soft: torch.Tensor, temperatur
     The student's logits are divided by the same temperature, and the loss multiplied by its square
     so that the gradient keeps its scale whatever the temperature (Hinton et al., 2015).
     """
-    if kind not in DISTILL_LOSSES:
-        raise ValueError(f"unknown distillation loss {kind!r}; choose one of: {', '.join(DISTILL_LOSSES)}")
-    scaled = logits.float() / temperature
-    return (kl(scaled, soft) if kind == "kl" else adaptive_alpha(scaled, soft)) * temperature**2
+    loss = {"kl": kl, "alpha": adaptive_alpha}[kind]  # kind is checked with the config (ProgressiveConfig.distill_loss)
+    return loss(logits.float() / temperature, soft) * temperature**2
